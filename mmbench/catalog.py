@@ -1,0 +1,122 @@
+"""What is registered: built-in models, tasks, metrics and task families.
+
+Everything here is a lazy import string, so ``mmbench list`` is fast.  Third
+parties add to the same registries through entry points:
+
+.. code-block:: toml
+
+    [project.entry-points."mmbench.models"]
+    my-model = "my_pkg.adapter:MyAdapter"        # a ModelAdapter subclass or factory
+    [project.entry-points."mmbench.tasks"]
+    my-tasks = "my_pkg:TASK_DIR"                 # a folder (or file) of task YAML, or a Task factory
+    [project.entry-points."mmbench.metrics"]
+    my-metric = "my_pkg.metrics:my_metric"       # fn(predictions, references, **options) -> MetricValues
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from mmbench.errors import DataError, MMBenchError
+from mmbench.registry import Registry, import_string
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+ASSETS_DIR = PACKAGE_DIR / "assets"
+
+# ---------------------------------------------------------------- metrics
+METRICS = Registry("metric", "mmbench.metrics")
+METRICS.register("coco-caption", "mmbench.metrics.caption:score_captions",
+                 description="BLEU-1..4, METEOR, ROUGE-L, CIDEr-D (+SPICE if its assets exist), as pycocoevalcap 1.2")
+
+# ---------------------------------------------------------------- task families
+FAMILIES = Registry("task family", "mmbench.task_families")
+FAMILIES.register("captioning", "mmbench.tasks.captioning:CaptioningTask",
+                  description="image -> caption, scored against reference captions")
+
+# ---------------------------------------------------------------- models
+MODELS = Registry("model", "mmbench.models")
+MODELS.register("easyvqa-captioner", "mmbench.models.hf_caption:HFCaptioner",
+                description="reference captioner (ViT+GPT-2, ~1 MB) trained on easy-VQA; the default model",
+                path=str(ASSETS_DIR / "models" / "easyvqa-captioner"))
+MODELS.register("hf-captioner", "mmbench.models.hf_caption:HFCaptioner",
+                description="HF image captioners: BLIP, GIT, VisionEncoderDecoder (ViT+GPT-2); needs a path or hub id")
+MODELS.register("hf-vlm", "mmbench.models.hf_vlm:HFVisionLanguageModel",
+                description="HF image-text-to-text VLMs with chat templates (LLaVA, Qwen-VL, Idefics3, SmolVLM)")
+
+DEFAULT_MODEL = "easyvqa-captioner"
+DEFAULT_TASKS = ("easyvqa_caption",)
+
+
+# ---------------------------------------------------------------- tasks
+def builtin_task_dir() -> Path:
+    """Built-in task YAML: ``mmbench/_builtin_tasks`` in a wheel, ``<repo>/tasks`` in a source checkout."""
+    packaged = PACKAGE_DIR / "_builtin_tasks"
+    return packaged if packaged.is_dir() else PACKAGE_DIR.parent / "tasks"
+
+
+def register_task_files(registry: Registry, path: str | os.PathLike, source: str) -> list[str]:
+    """Register every ``*.yaml``/``*.yml`` task file under ``path`` (a folder or one file)."""
+    from mmbench.tasks.config import load_task_config
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError("task path not found", source=str(path))
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+    names = []
+    for file in files:
+        if file.name.startswith("_"):  # shared bases meant for include:, not tasks themselves
+            continue
+        cfg = load_task_config(file)
+        registry.register(cfg.name, cfg, description=cfg.description, source=f"{source} {file}",
+                          replace=source == "include")
+        names.append(cfg.name)
+    return names
+
+
+def _task_entry_point(registry: Registry, ep: metadata.EntryPoint) -> None:
+    source = f"entry point {ep.name} ({ep.dist.name if ep.dist else ep.value})"
+    try:
+        obj = ep.load()
+    except Exception as exc:  # a broken plugin must not hide the others; say so
+        raise MMBenchError(f"cannot load task plugin {source}: {exc}") from exc
+    if isinstance(obj, (str, os.PathLike)):
+        register_task_files(registry, obj, source)
+    else:
+        registry.register(ep.name, obj, description=getattr(obj, "description", "") or f"from {source}",
+                          source=source)
+
+
+TASKS = Registry("task", "mmbench.tasks", on_entry_point=_task_entry_point)
+TASKS.add_loader(lambda reg: register_task_files(reg, builtin_task_dir(), "builtin"))
+
+
+def include_tasks(path: str | os.PathLike) -> list[str]:
+    """Add a user folder of task YAML files (``--include``); its tasks win over built-ins of the same name."""
+    TASKS._ensure_loaded()
+    return register_task_files(TASKS, path, "include")
+
+
+def build_task(name: str) -> Any:
+    """Instantiate the task registered as ``name``."""
+    from mmbench.tasks.config import TaskConfig
+
+    obj = TASKS.get(name)
+    if isinstance(obj, TaskConfig):
+        cls = import_string(obj.task_class) if obj.task_class else FAMILIES.get(obj.family)
+        return cls(obj)
+    if isinstance(obj, type):
+        return obj()
+    if callable(obj) and not hasattr(obj, "load_samples"):
+        return obj()
+    return obj
+
+
+def list_registered(kind: str, include: list[str] | None = None) -> list[tuple[str, str, str]]:
+    """``(name, description, source)`` for every registered model, task or metric."""
+    for path in include or []:
+        include_tasks(path)
+    registry = {"tasks": TASKS, "models": MODELS, "metrics": METRICS}[kind]
+    return [(e.name, e.description, e.source.split(" /")[0]) for e in registry.entries()]

@@ -1,0 +1,196 @@
+"""The ``mmbench`` command line.  Each command is a thin wrapper over one Python function."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mmbench import __version__
+from mmbench.errors import MMBenchError
+
+app = typer.Typer(add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
+                  help="mmbench: evaluate vision-language models with numbers you can trust.")
+score_app = typer.Typer(help="Re-score prediction files without running a model.")
+app.add_typer(score_app, name="score")
+console = Console(stderr=True)
+out = Console()
+
+
+class Kind(str, Enum):
+    tasks = "tasks"
+    models = "models"
+    metrics = "metrics"
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    raise typer.Exit(2)
+
+
+def _parse_model_args(items: list[str]) -> dict[str, Any]:
+    out_args: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise MMBenchError(f"--model-arg expects key=value, got {item!r}")
+        try:
+            out_args[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out_args[key] = value
+    return out_args
+
+
+def _rich_progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeRemainingColumn(), console=console, transient=False)
+
+    def factory(description: str, total: int):
+        task_id = progress.add_task(description, total=total)
+        return lambda n: progress.advance(task_id, n)
+
+    return progress, factory
+
+
+def print_results(results: dict[str, Any]) -> None:
+    for name, task in results["tasks"].items():
+        table = Table(title=f"{name}  ·  {results['model']['name']}", title_justify="left")
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        for metric, value in task["metrics"].items():
+            table.add_row(metric, f"{value:.4f}")
+        for metric, reason in task["metrics_unavailable"].items():
+            table.add_row(metric, f"[dim]unavailable: {reason}[/]")
+        table.caption = (f"{task['n_samples']} samples, {task['n_failed']} failed · "
+                         f"{task['timing']['samples_per_s']} samples/s · fingerprint {task['fingerprint']['hash']}")
+        out.print(table)
+        for warning in task["warnings"]:
+            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        for failure in task["failures"][:5]:
+            console.print(f"[red]failed[/] {failure['id']}: {failure['error']}", highlight=False)
+
+
+@app.command("eval")
+def eval_command(
+    model: Annotated[str, typer.Option(help="Registered model name, local checkpoint/LoRA directory, or hub id.")]
+    = "easyvqa-captioner",
+    tasks: Annotated[str, typer.Option(help="Comma-separated task names (`mmbench list tasks`).")]
+    = "easyvqa_caption",
+    adapter: Annotated[Optional[str], typer.Option(help="Force an adapter (hf-captioner, hf-vlm, ...).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Samples per model call.")] = 8,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
+    limit: Annotated[Optional[int], typer.Option(help="Only the first N samples of each task (marked as a subset).")]
+    = None,
+    seed: Annotated[int, typer.Option(help="Seed for Python, NumPy and torch.")] = 0,
+    output: Annotated[Optional[str], typer.Option(help="Run folder (default runs/<timestamp>-<model>).")] = None,
+    include: Annotated[Optional[list[str]], typer.Option(help="Extra folder of task YAML files (repeatable).")]
+    = None,
+    on_error: Annotated[str, typer.Option(help="continue: record failed samples; fail: stop at the first.")]
+    = "continue",
+    tokenizer: Annotated[str, typer.Option(help="Caption tokenizer: ptb (pure Python) or ptb-java (official jar).")]
+    = "ptb",
+    trust_remote_code: Annotated[bool, typer.Option(help="Allow a checkpoint's own Python code to run.")] = False,
+    revision: Annotated[Optional[str], typer.Option(help="Hub revision (commit sha) of --model.")] = None,
+    model_arg: Annotated[Optional[list[str]], typer.Option(help="Extra adapter argument key=value (repeatable).")]
+    = None,
+) -> None:
+    """Evaluate a model on tasks; write results.json and predictions/ to the run folder."""
+    from mmbench.runner import EvalConfig, evaluate, task_names
+
+    try:
+        cfg = EvalConfig(model=model, tasks=task_names(tasks), adapter=adapter, batch_size=batch_size,
+                         device=device, dtype=dtype, limit=limit, seed=seed, output=output, include=include or [],
+                         on_error=on_error, tokenizer=tokenizer, trust_remote_code=trust_remote_code,
+                         revision=revision, model_args=_parse_model_args(model_arg or []))
+        progress, factory = _rich_progress()
+        with progress:
+            results = evaluate(cfg, progress=factory)
+    except MMBenchError as exc:
+        _fail(exc)
+        return
+    print_results(results)
+    console.print(f"results: {results['config']['output']}/results.json", highlight=False)
+
+
+@app.command("list")
+def list_command(kind: Annotated[Kind, typer.Argument(help="tasks, models or metrics")],
+                 include: Annotated[Optional[list[str]], typer.Option(help="Extra task folder.")] = None) -> None:
+    """List what is registered, with a one-line description each."""
+    from mmbench.catalog import list_registered
+
+    try:
+        rows = list_registered(kind.value, include=include or [])
+    except MMBenchError as exc:
+        _fail(exc)
+        return
+    table = Table(show_header=True)
+    table.add_column(kind.value[:-1])
+    table.add_column("description")
+    table.add_column("source", style="dim")
+    for name, description, source in rows:
+        table.add_row(name, description, source)
+    out.print(table)
+
+
+@score_app.command("captioning")
+def score_captioning_command(
+    predictions: Annotated[str, typer.Option(help="JSONL: {image_id, prediction} per line.")],
+    references: Annotated[str, typer.Option(help="JSONL: {image_id, references: [...]} per line.")],
+    tokenizer: Annotated[str, typer.Option(help="ptb (pure Python) or ptb-java (official jar).")] = "ptb",
+    no_meteor: Annotated[bool, typer.Option("--no-meteor", help="Skip METEOR (it needs Java, ~7 s).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object of metric -> value.")] = False,
+) -> None:
+    """Score caption predictions with pycocoevalcap's metrics (BLEU, METEOR, ROUGE-L, CIDEr-D)."""
+    from mmbench.scoring import score_captioning
+
+    try:
+        values = score_captioning(predictions, references, tokenizer=tokenizer, meteor=False if no_meteor else None)
+    except MMBenchError as exc:
+        _fail(exc)
+        return
+    for metric, reason in values.unavailable.items():
+        console.print(f"[dim]{metric} unavailable: {reason}[/]", highlight=False)
+    for warning in values.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if as_json:
+        sys.stdout.write(json.dumps(dict(values.corpus)) + "\n")
+        return
+    table = Table(title="captioning")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("backend", style="dim")
+    for metric, value in values.corpus.items():
+        backend = values.backend.get(metric, {})
+        table.add_row(metric, f"{value:.6f}", ", ".join(f"{k}={v}" for k, v in backend.items()))
+    out.print(table)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        print(__version__)
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def main_callback(ctx: typer.Context,
+                  version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True,
+                                                        help="Print the version.")] = False) -> None:
+    """With no command, run the default evaluation (the reference captioner on easy-VQA captions)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(eval_command)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

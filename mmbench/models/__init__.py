@@ -1,0 +1,1 @@
+"""Model adapters: turn requests into outputs.  Never imports from mmbench.tasks."""

@@ -1,0 +1,98 @@
+"""Loading shared by the Hugging Face adapters: checkpoint, processor, PEFT, fingerprint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mmbench.errors import ModelLoadError
+from mmbench.models.base import ModelAdapter, hash_weights, pick_dtype
+
+
+class HFAdapter(ModelAdapter):
+    """Loads ``path`` (a directory or hub id) with ``model_class()``; optional PEFT adapter on top."""
+
+    def __init__(self, name: str, *, path: str | None = None, device: str = "auto", dtype: str = "auto",
+                 revision: str | None = None, trust_remote_code: bool = False, peft_adapter: str | None = None,
+                 **kwargs: Any):
+        super().__init__(name, device=device, dtype=dtype)
+        if not path:
+            raise ModelLoadError(f"adapter {self.adapter!r} needs a checkpoint: pass --model <dir or hub id>")
+        self.path = str(path)
+        self.revision = revision
+        self.trust_remote_code = trust_remote_code
+        self.torch_dtype = pick_dtype(dtype, self.device)
+        self.dtype_name = str(self.torch_dtype).replace("torch.", "")
+        self.extra = kwargs
+        self._load(peft_adapter)
+
+    # -- hooks --------------------------------------------------------------
+    def model_class(self, config: Any) -> Any:
+        raise NotImplementedError
+
+    def load_processor(self) -> Any:
+        from transformers import AutoProcessor
+
+        return AutoProcessor.from_pretrained(self.path, **self._hub_kwargs())
+
+    # -- loading ------------------------------------------------------------
+    def _hub_kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
+        if self.revision:
+            kw["revision"] = self.revision
+        if Path(self.path).is_dir():
+            kw["local_files_only"] = True
+        return kw
+
+    def _load(self, peft_adapter: str | None) -> None:
+        from transformers import AutoConfig
+
+        try:
+            config = AutoConfig.from_pretrained(self.path, **self._hub_kwargs())
+            cls = self.model_class(config)
+            model = cls.from_pretrained(self.path, dtype=self.torch_dtype, **self._hub_kwargs())
+            self.processor = self.load_processor()
+        except ModelLoadError:
+            raise
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelLoadError(f"cannot load {self.path!r} with {self.adapter}: {exc}") from None
+        info: dict[str, Any] = {"path": self.path, "model_type": getattr(config, "model_type", None),
+                                "class": cls.__name__}
+        if Path(self.path).is_dir():
+            info.update(hash_weights(self.path))
+        else:
+            info["hub_id"] = self.path
+            info["revision"] = self.revision or _cached_commit(self.path)
+        if peft_adapter:
+            try:
+                from peft import PeftModel
+            except ImportError:
+                raise ModelLoadError("this is a PEFT/LoRA adapter; install the `peft` package "
+                                     "(pip install 'mmbench[peft]')") from None
+            model = PeftModel.from_pretrained(model, peft_adapter, is_trainable=False)
+            model = model.merge_and_unload()  # one fused model: same outputs, no adapter overhead
+            info["peft_adapter"] = {"path": peft_adapter, **hash_weights(peft_adapter)}
+        model.eval()
+        self.model = model.to(self.device)
+        self.n_parameters = sum(p.numel() for p in self.model.parameters())
+        info["n_parameters"] = self.n_parameters
+        info["dtype"] = self.dtype_name
+        self.fingerprint_info = info
+
+    def info(self) -> dict[str, Any]:
+        return {"device": self.device, "dtype": self.dtype_name, "n_parameters": self.n_parameters}
+
+    @property
+    def tokenizer(self) -> Any:
+        return getattr(self.processor, "tokenizer", self.processor)
+
+
+def _cached_commit(repo_id: str) -> str | None:
+    try:
+        from huggingface_hub import hf_hub_download
+
+        p = Path(hf_hub_download(repo_id, "config.json"))
+        parts = p.parts
+        return parts[parts.index("snapshots") + 1] if "snapshots" in parts else None
+    except Exception:  # noqa: BLE001 - provenance only
+        return None

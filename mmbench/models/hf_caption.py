@@ -1,0 +1,87 @@
+"""Hugging Face image captioners: VisionEncoderDecoder (ViT+GPT-2), BLIP, GIT.
+
+Greedy by default; the decoding settings come from the request (the task's
+``generation:``), never from a checkpoint's ``generation_config`` defaults, so a
+run is reproducible from its fingerprint.  A request with ``prompt_is_prefix``
+conditions BLIP/GIT on the prompt text and strips it from the output.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from mmbench.models.hf import HFAdapter
+from mmbench.types import GenerateRequest
+
+
+class HFCaptioner(HFAdapter):
+    adapter = "hf-captioner"
+
+    def model_class(self, config: Any) -> Any:
+        import transformers
+
+        if config.model_type == "vision-encoder-decoder":
+            return transformers.VisionEncoderDecoderModel
+        archs = getattr(config, "architectures", None) or []
+        for arch in archs:
+            if hasattr(transformers, arch):
+                return getattr(transformers, arch)
+        return transformers.AutoModelForImageTextToText
+
+    def load_processor(self) -> Any:
+        from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
+
+        try:
+            processor = super().load_processor()
+        except (OSError, ValueError, TypeError, KeyError):
+            processor = None
+        if processor is None or not hasattr(processor, "image_processor"):
+            # ViT+GPT-2 checkpoints ship an image processor and a tokenizer but no processor class
+            # (AutoProcessor then returns just one of them)
+            kw = self._hub_kwargs()
+            processor = _PairProcessor(AutoImageProcessor.from_pretrained(self.path, **kw),
+                                       AutoTokenizer.from_pretrained(self.path, **kw))
+        return processor
+
+    def _generate_batch(self, requests: Sequence[GenerateRequest], images: Sequence[list[Any]]) -> list[str]:
+        import torch
+
+        gen = requests[0].generation
+        prefixes = [r.prompt if r.prompt_is_prefix and r.prompt else None for r in requests]
+        pil = [imgs[0] for imgs in images]
+        with torch.inference_mode():
+            if any(prefixes):
+                tok = self.tokenizer
+                tok.padding_side = "left"
+                inputs = self.processor(images=pil, text=[p or "" for p in prefixes], padding=True,
+                                        return_tensors="pt")
+            else:
+                inputs = self.processor(images=pil, return_tensors="pt")
+            inputs = {k: v.to(self.device) for k, v in inputs.items() if hasattr(v, "to")}
+            if "pixel_values" in inputs:
+                inputs["pixel_values"] = inputs["pixel_values"].to(self.torch_dtype)
+            out = self.model.generate(**inputs, max_new_tokens=gen.max_new_tokens, num_beams=gen.num_beams,
+                                      do_sample=gen.do_sample,
+                                      **({"temperature": gen.temperature} if gen.do_sample and gen.temperature else {}))
+        texts = self.tokenizer.batch_decode(out, skip_special_tokens=True)
+        result = []
+        for text, prefix in zip(texts, prefixes):
+            text = text.strip()
+            if prefix and text.lower().startswith(prefix.strip().lower()):
+                text = text[len(prefix.strip()):].strip()
+            result.append(text)
+        return result
+
+
+class _PairProcessor:
+    """An image processor and a tokenizer used together, for checkpoints without a processor class."""
+
+    def __init__(self, image_processor: Any, tokenizer: Any):
+        self.image_processor = image_processor
+        self.tokenizer = tokenizer
+
+    def __call__(self, images: Any = None, text: Any = None, return_tensors: str = "pt", **kw: Any) -> dict:
+        out = dict(self.image_processor(images=images, return_tensors=return_tensors))
+        if text is not None:
+            out.update(self.tokenizer(text, return_tensors=return_tensors, **kw))
+        return out

@@ -1,0 +1,73 @@
+"""Generative vision-language models through transformers' image-text-to-text classes.
+
+LLaVA-style, Qwen-VL, Idefics3/SmolVLM and similar: the request's prompt is put in a
+user turn after its images, rendered with the processor's chat template, and
+generated greedily in left-padded batches; only the new tokens are decoded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Sequence
+
+from mmbench.errors import ModelLoadError
+from mmbench.models.hf import HFAdapter
+from mmbench.types import GenerateRequest
+
+# processors that want one list of images per text instead of a flat list
+_NESTED_IMAGES = {"idefics2", "idefics3", "smolvlm", "mllama"}
+
+
+class HFVisionLanguageModel(HFAdapter):
+    adapter = "hf-vlm"
+
+    def model_class(self, config: Any) -> Any:
+        import transformers
+
+        self.model_type = config.model_type
+        archs = getattr(config, "architectures", None) or []
+        for arch in archs:
+            if hasattr(transformers, arch):
+                return getattr(transformers, arch)
+        return transformers.AutoModelForImageTextToText
+
+    def load_processor(self) -> Any:
+        processor = super().load_processor()
+        if getattr(processor, "chat_template", None) is None and getattr(
+                getattr(processor, "tokenizer", None), "chat_template", None) is None:
+            raise ModelLoadError(f"{self.path!r} has no chat template; mmbench needs one to prompt a VLM "
+                                 "(add chat_template.jinja to the checkpoint)")
+        processor.tokenizer.padding_side = "left"
+        return processor
+
+    def _messages(self, prompt: str | None, n_images: int) -> list[dict[str, Any]]:
+        content: list[dict[str, Any]] = [{"type": "image"} for _ in range(n_images)]
+        content.append({"type": "text", "text": prompt or ""})
+        return [{"role": "user", "content": content}]
+
+    def render_prompt(self, prompt: str | None, n_images: int = 1) -> str | None:
+        return self.processor.apply_chat_template(self._messages(prompt, n_images), add_generation_prompt=True,
+                                                  tokenize=False)
+
+    def fingerprint(self) -> dict[str, Any]:
+        template = getattr(self.processor, "chat_template", None) or self.tokenizer.chat_template
+        self.fingerprint_info["chat_template_sha256"] = hashlib.sha256(str(template).encode()).hexdigest()[:16]
+        return super().fingerprint()
+
+    def _generate_batch(self, requests: Sequence[GenerateRequest], images: Sequence[list[Any]]) -> list[str]:
+        import torch
+
+        gen = requests[0].generation
+        texts = [self.render_prompt(r.prompt, len(imgs)) for r, imgs in zip(requests, images)]
+        nested = self.model_type in _NESTED_IMAGES
+        batch_images = [list(imgs) for imgs in images] if nested else [im for imgs in images for im in imgs]
+        with torch.inference_mode():
+            inputs = self.processor(text=texts, images=batch_images, padding=True, return_tensors="pt")
+            inputs = {k: v.to(self.device) for k, v in inputs.items() if hasattr(v, "to")}
+            if "pixel_values" in inputs:
+                inputs["pixel_values"] = inputs["pixel_values"].to(self.torch_dtype)
+            out = self.model.generate(**inputs, max_new_tokens=gen.max_new_tokens, num_beams=gen.num_beams,
+                                      do_sample=gen.do_sample,
+                                      **({"temperature": gen.temperature} if gen.do_sample and gen.temperature else {}))
+        new_tokens = out[:, inputs["input_ids"].shape[1]:]
+        return [t.strip() for t in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]

@@ -1,0 +1,200 @@
+"""Run tasks against a model and write the run folder.
+
+``evaluate(model=..., tasks=[...])`` is what ``mmbench eval`` calls.  For each task:
+load samples -> build requests -> batched generation -> parse -> score -> write
+``predictions/<task>.jsonl``; then ``results.json`` for the whole run.  Scoring
+reads only predictions and references, so ``mmbench score`` can re-score a run
+without the model.
+"""
+
+from __future__ import annotations
+
+import platform
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from mmbench import __version__
+from mmbench.catalog import DEFAULT_MODEL, DEFAULT_TASKS, build_task, include_tasks
+from mmbench.errors import MMBenchError
+from mmbench.io import atomic_write_json, atomic_write_jsonl
+from mmbench.results import SCHEMA_VERSION, record_to_json
+from mmbench.tasks.base import Task, text_hash
+from mmbench.types import SampleRecord
+
+ProgressFactory = Callable[[str, int], Callable[[int], None]]
+
+
+@dataclass
+class EvalConfig:
+    """Everything that determines a run (stored in results.json as ``config``)."""
+
+    model: str = DEFAULT_MODEL
+    tasks: list[str] = field(default_factory=lambda: list(DEFAULT_TASKS))
+    adapter: str | None = None
+    batch_size: int = 8
+    device: str = "auto"
+    dtype: str = "auto"
+    limit: int | None = None
+    seed: int = 0
+    output: str | None = None
+    include: list[str] = field(default_factory=list)
+    on_error: str = "continue"
+    tokenizer: str = "ptb"
+    meteor: bool | None = None
+    trust_remote_code: bool = False
+    revision: str | None = None
+    model_args: dict[str, Any] = field(default_factory=dict)
+
+
+def _seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def default_output_dir(model: str) -> str:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model.rstrip("/").split("/")[-1])
+    return str(Path("runs") / f"{stamp}-{safe}")
+
+
+def _no_progress(_: str, __: int) -> Callable[[int], None]:
+    return lambda n: None
+
+
+def evaluate(config: EvalConfig | None = None, *, progress: ProgressFactory | None = None,
+             **overrides: Any) -> dict[str, Any]:
+    """Run ``config`` (or keyword overrides of the defaults); return the results dict also written to disk."""
+    cfg = config or EvalConfig()
+    for key, value in overrides.items():
+        if not hasattr(cfg, key):
+            raise TypeError(f"unknown option {key!r}")
+        setattr(cfg, key, value)
+    if cfg.on_error not in ("continue", "fail"):
+        raise MMBenchError(f"--on-error must be 'continue' or 'fail', not {cfg.on_error!r}")
+    if cfg.batch_size < 1:
+        raise MMBenchError("--batch-size must be at least 1")
+    progress = progress or _no_progress
+    for path in cfg.include:
+        include_tasks(path)
+    tasks: list[Task] = [build_task(name) for name in cfg.tasks]  # fail on a bad name before loading a model
+    out_dir = Path(cfg.output or default_output_dir(cfg.model))
+    _seed_everything(cfg.seed)
+
+    from mmbench.models.resolve import load_model
+
+    t0 = time.perf_counter()
+    model = load_model(cfg.model, adapter=cfg.adapter, device=cfg.device, dtype=cfg.dtype, revision=cfg.revision,
+                       trust_remote_code=cfg.trust_remote_code, **cfg.model_args)
+    load_s = time.perf_counter() - t0
+    results: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "mmbench_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": asdict(cfg) | {"output": str(out_dir)},
+        "model": {"name": model.name, "fingerprint": model.fingerprint(), **model.info()},
+        "environment": _environment(),
+        "seed": cfg.seed,
+        "timing": {"model_load_s": round(load_s, 3)},
+        "tasks": {},
+    }
+    for task in tasks:
+        results["tasks"][task.name] = run_task(task, model, cfg, out_dir, progress)
+    results["timing"]["wall_s"] = round(time.perf_counter() - t0, 3)
+    atomic_write_json(out_dir / "results.json", results)
+    return results
+
+
+def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: ProgressFactory) -> dict[str, Any]:
+    t_start = time.perf_counter()
+    samples = task.load_samples(limit=cfg.limit)
+    if not samples:
+        raise MMBenchError(f"task {task.name!r} has no samples")
+    requests = {s.id: task.build_request(s, model.name) for s in samples if s.error is None}
+    raw: dict[str, str | None] = {}
+    errors: dict[str, str] = {s.id: s.error for s in samples if s.error is not None}
+    if errors and cfg.on_error == "fail":
+        first = next(iter(errors.items()))
+        raise MMBenchError(f"task {task.name}: sample {first[0]!r} failed: {first[1]}")
+    pending = [requests[s.id] for s in samples if s.id in requests]
+    advance = progress(f"{task.name} ({model.name})", len(samples))
+    advance(len(errors))
+    t_model = time.perf_counter()
+    for i in range(0, len(pending), cfg.batch_size):
+        batch = pending[i:i + cfg.batch_size]
+        for out in model.generate(batch):
+            if out.ok:
+                raw[out.id] = out.text
+            else:
+                errors[out.id] = out.error or "unknown error"
+                if cfg.on_error == "fail":
+                    raise MMBenchError(f"task {task.name}: sample {out.id!r} failed: {out.error}")
+        advance(len(batch))
+    model_s = time.perf_counter() - t_model
+    predictions = [task.parse_output(raw[s.id]) if s.id in raw else None for s in samples]
+    scoring = {"tokenizer": cfg.tokenizer, "meteor": cfg.meteor}
+    t_score = time.perf_counter()
+    values = task.score(samples, predictions, scoring)
+    score_s = time.perf_counter() - t_score
+    records = []
+    for s, pred, scores in zip(samples, predictions, values.per_sample or [{}] * len(samples)):
+        req = requests.get(s.id)
+        records.append(SampleRecord(
+            id=s.id, prompt_hash=text_hash(req.prompt) if req else None, raw_output=raw.get(s.id), prediction=pred,
+            references=s.references, scores=scores, error=errors.get(s.id), meta=dict(s.meta)))
+    pred_rel = f"predictions/{task.name}.jsonl"
+    atomic_write_jsonl(out_dir / pred_rel, (record_to_json(r) for r in records))
+    warnings = list(values.warnings)
+    if cfg.limit is not None:
+        warnings.append(f"--limit {cfg.limit}: scored on a subset; corpus metrics such as CIDEr-D (document "
+                        "frequencies from the evaluated set) are not comparable with full-set results")
+    wall = time.perf_counter() - t_start
+    rendered = model.render_prompt(task.prompt_for(model.name), 1)
+    return {
+        "family": task.family,
+        "fingerprint": task.fingerprint(samples, model_name=model.name, rendered_prompt=rendered,
+                                        scoring={k: v for k, v in values.backend.items()}, limit=cfg.limit),
+        "n_samples": len(samples),
+        "n_failed": len(errors),
+        "n_scored": sum(1 for s in samples if s.error is None),
+        "metrics": dict(values.corpus),
+        "metrics_unavailable": dict(values.unavailable),
+        "metric_backends": {k: dict(v) for k, v in values.backend.items()},
+        "warnings": warnings,
+        "failures": _summarise_failures(errors),
+        "batch_size": cfg.batch_size,
+        "timing": {"wall_s": round(wall, 3), "model_s": round(model_s, 3), "score_s": round(score_s, 3),
+                   "samples_per_s": round(len(pending) / model_s, 3) if model_s > 0 else None},
+        "predictions": pred_rel,
+    }
+
+
+def _summarise_failures(errors: dict[str, str], keep: int = 20) -> list[dict[str, str]]:
+    return [{"id": k, "error": v} for k, v in list(errors.items())[:keep]]
+
+
+def _environment() -> dict[str, Any]:
+    import torch
+    import transformers
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "cuda": torch.version.cuda if torch.cuda.is_available() else None,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def task_names(tasks: Sequence[str] | str) -> list[str]:
+    if isinstance(tasks, str):
+        tasks = [tasks]
+    return [t.strip() for item in tasks for t in item.split(",") if t.strip()]

@@ -1,0 +1,108 @@
+"""Re-score prediction files without a model (``mmbench score``).
+
+Prediction lines: ``{"image_id": ..., "prediction": "..."}`` (``id`` is accepted
+instead of ``image_id``; mmbench's own ``predictions/<task>.jsonl`` files work
+as they are).  Reference lines: ``{"image_id": ..., "references": ["...", ...]}``.
+Ids are compared as strings.  Every problem - a duplicate, unknown or missing id,
+a missing or non-string field, an empty file - is an error naming the file, line
+and id; nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mmbench.errors import DataError
+from mmbench.io import read_jsonl
+from mmbench.types import MetricValues
+
+_ID_KEYS = ("image_id", "id", "question_id")
+
+
+def _line_id(obj: dict, where: str) -> str:
+    for key in _ID_KEYS:
+        if key in obj and obj[key] is not None:
+            value = obj[key]
+            if isinstance(value, (dict, list, float)):
+                raise DataError(f"id must be a string or integer, got {value!r}", source=where, field=key)
+            return str(value)
+    raise DataError(f"no id (expected one of {', '.join(_ID_KEYS)})", source=where, field="image_id")
+
+
+def read_predictions(path: str | Path) -> dict[str, tuple[str | None, str]]:
+    """id -> (prediction or None for a recorded failure, 'file:line')."""
+    out: dict[str, tuple[str | None, str]] = {}
+    for lineno, obj in read_jsonl(path):
+        where = f"{path}:{lineno}"
+        sid = _line_id(obj, where)
+        if sid in out:
+            raise DataError(f"duplicate id (first at {out[sid][1]})", source=where, sample_id=sid)
+        key = next((k for k in ("prediction", "caption", "answer") if k in obj), None)
+        if key is None:
+            raise DataError("missing the prediction", source=where, sample_id=sid, field="prediction")
+        value = obj[key]
+        if value is None and not obj.get("error"):
+            raise DataError("prediction is null", source=where, sample_id=sid, field=key)
+        if value is not None and not isinstance(value, str):
+            raise DataError(f"prediction must be a string, got {type(value).__name__}", source=where,
+                            sample_id=sid, field=key)
+        out[sid] = (value, where)
+    if not out:
+        raise DataError("no predictions (the file is empty)", source=str(path))
+    return out
+
+
+def read_caption_references(path: str | Path) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    lines: dict[str, str] = {}
+    for lineno, obj in read_jsonl(path):
+        where = f"{path}:{lineno}"
+        sid = _line_id(obj, where)
+        if sid in out:
+            raise DataError(f"duplicate id (first at {lines[sid]})", source=where, sample_id=sid)
+        refs = obj.get("references")
+        if not isinstance(refs, list) or not refs:
+            raise DataError("references must be a non-empty list of strings", source=where, sample_id=sid,
+                            field="references")
+        for i, r in enumerate(refs):
+            if not isinstance(r, str):
+                raise DataError(f"reference {i} is {type(r).__name__}, not a string", source=where,
+                                sample_id=sid, field="references")
+        out[sid], lines[sid] = refs, where
+    if not out:
+        raise DataError("no references (the file is empty)", source=str(path))
+    return out
+
+
+def align(predictions: dict[str, tuple[str | None, str]], references: dict[str, Any], pred_path: Any,
+          ref_path: Any) -> list[str]:
+    """The ids to score, in reference order; unknown or missing ids are errors."""
+    unknown = [k for k in predictions if k not in references]
+    if unknown:
+        raise DataError(f"{len(unknown)} prediction id(s) not in the references {ref_path} "
+                        f"(first: {unknown[0]!r} at {predictions[unknown[0]][1]})", source=str(pred_path),
+                        sample_id=unknown[0])
+    missing = [k for k in references if k not in predictions]
+    if missing:
+        raise DataError(f"{len(missing)} reference id(s) have no prediction (first: {missing[0]!r}); scoring a "
+                        "subset would change corpus metrics such as CIDEr-D", source=str(pred_path),
+                        sample_id=missing[0])
+    return list(references)
+
+
+def score_captioning(predictions: str | Path, references: str | Path, *, tokenizer: str = "ptb",
+                     meteor: bool | None = None, spice: bool | None = None) -> MetricValues:
+    """Score a caption predictions file against a references file (see module doc for formats)."""
+    from mmbench.metrics.caption import score_captions
+
+    preds = read_predictions(predictions)
+    refs = read_caption_references(references)
+    ids = align(preds, refs, predictions, references)
+    values = score_captions([preds[i][0] or "" for i in ids], [refs[i] for i in ids], tokenizer=tokenizer,
+                            meteor=meteor, spice=spice)
+    failed = sum(1 for i in ids if preds[i][0] is None)
+    if failed:
+        values = MetricValues(values.corpus, values.per_sample, values.unavailable, values.backend,
+                              values.warnings + (f"{failed} recorded failure(s) scored as empty captions",))
+    return values

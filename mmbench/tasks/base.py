@@ -1,0 +1,117 @@
+"""The task contract: dataset rows -> samples -> requests; outputs -> scores.
+
+A task never imports a model.  The runner hands it the model's *name* (for a
+per-model prompt override) and the model's outputs as plain strings.
+Subclasses implement :meth:`Task.row_to_sample` and :meth:`Task.score`; the rest
+is shared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Mapping, Sequence
+
+from mmbench.data import content_hash, load_rows
+from mmbench.errors import DataError
+from mmbench.tasks.config import TaskConfig
+from mmbench.types import GenerateRequest, MetricValues, Sample
+
+
+def text_hash(text: str | None) -> str | None:
+    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+class Task:
+    """Base class for task families.  ``family`` names the family in results and leaderboards."""
+
+    family = "base"
+    #: names of the ``Sample`` fields a row must provide, for error messages
+    required_columns: tuple[str, ...] = ("id",)
+
+    def __init__(self, config: TaskConfig):
+        self.config = config
+        self._provenance: dict[str, Any] = {}
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def description(self) -> str:
+        return self.config.description
+
+    # -- data ---------------------------------------------------------------
+    def column(self, field: str) -> str:
+        """The dataset column that holds ``field`` (the task file's ``columns:`` mapping)."""
+        return self.config.dataset.columns.get(field, field)
+
+    def load_samples(self, limit: int | None = None) -> list[Sample]:
+        """Load rows and convert them; a bad row becomes a Sample with ``error`` set (never dropped)."""
+        rows, self._provenance = load_rows(self.config.dataset)
+        if limit is not None:
+            rows = rows[:limit]
+        samples = []
+        seen: dict[str, int] = {}
+        for index, row in enumerate(rows):
+            sample = self.row_to_sample(index, row)
+            if sample.id in seen:
+                raise DataError(f"duplicate sample id (rows {seen[sample.id]} and {index})",
+                                source=f"task {self.name}", sample_id=sample.id, field=self.column("id"))
+            seen[sample.id] = index
+            samples.append(sample)
+        return samples
+
+    def sample_id(self, index: int, row: Mapping[str, Any]) -> str:
+        mapped = self.config.dataset.columns.get("id")
+        for col in ([mapped] if mapped else ["id", "image_id", "question_id"]):
+            if row.get(col) is not None:
+                return str(row[col])
+        return str(index)
+
+    def row_to_sample(self, index: int, row: Mapping[str, Any]) -> Sample:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- prompting ----------------------------------------------------------
+    def prompt_for(self, model_name: str | None) -> str | None:
+        overrides = self.config.prompt_overrides
+        if model_name and model_name in overrides:
+            return overrides[model_name]
+        return self.config.prompt
+
+    def build_request(self, sample: Sample, model_name: str | None) -> GenerateRequest:
+        return GenerateRequest(id=sample.id, images=sample.images, prompt=self.prompt_for(model_name),
+                               generation=self.config.generation)
+
+    def parse_output(self, text: str) -> str:
+        """Turn a raw model output into the prediction that is scored (task-owned post-processing)."""
+        return text.strip()
+
+    # -- scoring ------------------------------------------------------------
+    def score(self, samples: Sequence[Sample], predictions: Sequence[str | None],
+              options: Mapping[str, Any]) -> MetricValues:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- identity -----------------------------------------------------------
+    def fingerprint(self, samples: Sequence[Sample], *, model_name: str | None,
+                    rendered_prompt: str | None = None, scoring: Mapping[str, Any] | None = None,
+                    limit: int | None = None) -> dict[str, Any]:
+        """Everything that must be equal for two runs' numbers to be comparable."""
+        fp: dict[str, Any] = {
+            "task": self.name,
+            "family": self.family,
+            "version": self.config.version,
+            "definition_hash": self.config.definition_hash(),
+            "prompt": self.prompt_for(model_name),
+            "rendered_prompt_hash": text_hash(rendered_prompt),
+            "generation": self.config.generation.as_dict(),
+            "dataset": self._provenance,
+            "n_samples": len(samples),
+            "sample_ids_hash": content_hash([s.id for s in samples]),
+            "references_hash": content_hash([[s.text, list(s.references)] for s in samples]),
+            "metrics": list(self.config.metrics),
+            "scoring": dict(scoring or {}),
+            "limit": limit,
+        }
+        fp["hash"] = hashlib.sha256(json.dumps(fp, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return fp

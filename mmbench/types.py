@@ -1,0 +1,148 @@
+"""The data that flows through mmbench.
+
+These frozen dataclasses are the only contract between tasks and models: a task
+turns dataset rows into :class:`Sample` objects and builds :class:`GenerateRequest`
+objects from them; a model adapter turns requests into :class:`ModelOutput`
+objects; the task scores the outputs into a :class:`TaskResult`.  Nothing here
+imports from the rest of the package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """A lazily decoded image: a file path, raw encoded bytes, or an in-memory image.
+
+    Exactly one of ``path``, ``data`` or ``pil`` is set.  Decoding (and the
+    conversion to 8-bit RGB with EXIF rotation applied) happens in
+    :func:`mmbench.images.load_image`, so that a broken image fails its own
+    sample, not the whole dataset load.
+    """
+
+    path: str | None = None
+    data: bytes | None = field(default=None, repr=False)
+    pil: Any = field(default=None, repr=False, compare=False)
+
+    def describe(self) -> str:
+        if self.path is not None:
+            return self.path
+        if self.data is not None:
+            return f"<{len(self.data)} encoded bytes>"
+        return "<in-memory image>"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One evaluation item.
+
+    ``id`` is unique within a task.  ``text`` is the question (VQA) or None
+    (captioning).  ``references`` are the ground-truth strings (reference captions,
+    human answers).  ``meta`` carries task-specific fields (answer type, ...).
+    ``error`` is set when the row could not be turned into a usable sample (a
+    missing field, say); such a sample is never sent to a model, but is recorded
+    and counted as failed.
+    """
+
+    id: str
+    images: tuple[ImageRef, ...] = ()
+    text: str | None = None
+    references: tuple[str, ...] = ()
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Decoding settings.  Greedy by default; recorded in the task fingerprint."""
+
+    max_new_tokens: int = 32
+    num_beams: int = 1
+    do_sample: bool = False
+    temperature: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "max_new_tokens": self.max_new_tokens,
+            "num_beams": self.num_beams,
+            "do_sample": self.do_sample,
+            "temperature": self.temperature,
+        }
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """Ask a model for text about the images.
+
+    ``prompt`` is the user text for instruction-following models; plain captioners
+    (BLIP, GIT, ViT+GPT-2) ignore it unless ``prompt_is_prefix`` says the model
+    should continue the text (conditional captioning).
+    """
+
+    id: str
+    images: tuple[ImageRef, ...]
+    prompt: str | None = None
+    prompt_is_prefix: bool = False
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """What a model returned for one request: text, or an error saying why not."""
+
+    id: str
+    text: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class MetricValues:
+    """The result of a metric computation.
+
+    ``corpus``: metric name -> value (None never appears: unavailable metrics go
+    to ``unavailable`` with the reason).  ``per_sample``: one dict of metric name
+    -> value per input, in input order (may be empty when a metric has no
+    per-sample form).  ``backend``: metric name -> how it was computed
+    (implementation, tokenizer).  ``warnings``: things a reader must know.
+    """
+
+    corpus: Mapping[str, float]
+    per_sample: tuple[Mapping[str, float], ...] = ()
+    unavailable: Mapping[str, str] = field(default_factory=dict)
+    backend: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    """One line of ``predictions/<task>.jsonl``."""
+
+    id: str
+    prompt_hash: str | None
+    raw_output: str | None
+    prediction: str | None
+    references: tuple[str, ...]
+    scores: Mapping[str, float] = field(default_factory=dict)
+    error: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """The scored outcome of one task for one model."""
+
+    task: str
+    metrics: Mapping[str, float]
+    unavailable: Mapping[str, str]
+    backend: Mapping[str, Mapping[str, str]]
+    n_samples: int
+    n_failed: int
+    warnings: tuple[str, ...]
+    records: tuple[SampleRecord, ...]
