@@ -63,6 +63,13 @@ def load_rows(cfg: DatasetConfig) -> tuple[list[dict], dict[str, Any]]:
     else:
         rows, prov = _load_with_datasets(cfg)
     rows = _apply_filter(rows, cfg.filter)
+    if cfg.image_root:
+        root = os.path.expandvars(os.path.expanduser(cfg.image_root))
+        if "$" in root or not os.path.isdir(root):
+            raise DataError(f"image_root {cfg.image_root!r} is not an existing folder (set the environment "
+                            "variable it names to the folder holding the dataset's images)", field="image_root")
+        for r in rows:
+            r["__base_dir__"] = root
     return rows, prov
 
 

@@ -99,11 +99,12 @@ class Registry:
             loader(self)
         if self.entry_point_group:
             for ep in metadata.entry_points(group=self.entry_point_group):
-                source = f"entry point {ep.value!r}" + (f" ({ep.dist.name})" if ep.dist else "")
                 if self._on_entry_point is not None:
                     self._on_entry_point(self, ep)
                 elif ep.name not in self._entries:
-                    self.register(ep.name, ep.value, description=f"from {source}", source=source)
+                    dist = ep.dist.name if ep.dist else ep.value
+                    self.register(ep.name, ep.value, description=f"{ep.value} (plugin {dist})",
+                                  source=f"entry point {dist}")
 
     # -- lookup -------------------------------------------------------------
     def __contains__(self, name: str) -> bool:

@@ -46,6 +46,17 @@ class Task:
         """The dataset column that holds ``field`` (the task file's ``columns:`` mapping)."""
         return self.config.dataset.columns.get(field, field)
 
+    def value(self, row: Mapping[str, Any], field: str) -> Any:
+        """The row's value for ``field``.  A mapping like ``image: "{filepath}/{filename}"`` builds a
+        string from several columns (a missing column gives None)."""
+        col = self.column(field)
+        if "{" in col:
+            try:
+                return col.format_map({k: v for k, v in row.items() if not k.startswith("__")})
+            except (KeyError, IndexError, ValueError):
+                return None
+        return row.get(col)
+
     def load_samples(self, limit: int | None = None) -> list[Sample]:
         """Load rows and convert them; a bad row becomes a Sample with ``error`` set (never dropped)."""
         rows, self._provenance = load_rows(self.config.dataset)

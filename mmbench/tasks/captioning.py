@@ -46,16 +46,17 @@ class CaptioningTask(Task):
         img_col, ref_col = self.column("image"), self.column("references")
         base_dir = row.get("__base_dir__")
         try:
-            if row.get(img_col) is None:
+            image_value, ref_value = self.value(row, "image"), self.value(row, "references")
+            if image_value is None:
                 raise DataError("missing image", sample_id=sid, field=img_col)
             try:
-                image = to_image_ref(row[img_col], base_dir)
+                image = to_image_ref(image_value, base_dir)
             except ValueError as exc:
                 raise DataError(str(exc), sample_id=sid, field=img_col) from None
-            if row.get(ref_col) is None:
+            if ref_value is None:
                 raise DataError("missing references", sample_id=sid, field=ref_col)
             try:
-                refs = _as_references(row[ref_col])
+                refs = _as_references(ref_value)
             except ValueError as exc:
                 raise DataError(str(exc), sample_id=sid, field=ref_col) from None
             if not refs:

@@ -37,7 +37,7 @@ _TOP_LEVEL_KEYS = {
     "generation", "metrics", "metric_options", "include", "tags",
 }
 _DATASET_KEYS = {"loader", "loader_kwargs", "path", "name", "data_files", "revision", "split", "columns",
-                 "filter", "citation", "homepage"}
+                 "filter", "image_root", "citation", "homepage"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class DatasetConfig:
     revision: str | None = None
     columns: Mapping[str, str] = field(default_factory=dict)
     filter: Mapping[str, Any] = field(default_factory=dict)
+    image_root: str | None = None  # folder that relative image paths are resolved against ($VARS expanded)
     base_dir: str | None = None  # folder of the YAML file, for relative data_files
     citation: str | None = None
     homepage: str | None = None
@@ -101,6 +102,9 @@ def read_task_yaml(path: str | Path, _seen: tuple[str, ...] = ()) -> dict:
         raise DataError(f"invalid YAML: {exc}", source=str(path)) from None
     if not isinstance(data, dict):
         raise DataError("a task file must hold a mapping", source=str(path))
+    own_dataset = data.get("dataset")
+    if isinstance(own_dataset, dict) and "data_files" in own_dataset:
+        own_dataset["_base_dir"] = str(path.parent)  # relative data_files are relative to the file naming them
     include = data.pop("include", None)
     if include:
         includes = [include] if isinstance(include, str) else list(include)
