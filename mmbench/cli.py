@@ -9,6 +9,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mmbench import __version__
@@ -29,7 +30,7 @@ class Kind(str, Enum):
 
 
 def _fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -72,9 +73,10 @@ def print_results(results: dict[str, Any]) -> None:
                          f"{task['timing']['samples_per_s']} samples/s · fingerprint {task['fingerprint']['hash']}")
         out.print(table)
         for warning in task["warnings"]:
-            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+            console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
         for failure in task["failures"][:5]:
-            console.print(f"[red]failed[/] {failure['id']}: {failure['error']}", highlight=False)
+            console.print(f"[red]failed[/] {escape(failure['id'])}: {escape(failure['error'])}", highlight=False,
+                          soft_wrap=True)
 
 
 @app.command("eval")
@@ -157,9 +159,9 @@ def score_captioning_command(
         _fail(exc)
         return
     for metric, reason in values.unavailable.items():
-        console.print(f"[dim]{metric} unavailable: {reason}[/]", highlight=False)
+        console.print(f"[dim]{metric} unavailable: {escape(reason)}[/]", highlight=False, soft_wrap=True)
     for warning in values.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     if as_json:
         sys.stdout.write(json.dumps(dict(values.corpus)) + "\n")
         return

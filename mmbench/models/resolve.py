@@ -30,8 +30,12 @@ VLM_TYPES = {"llava", "llava_next", "llava_onevision", "idefics2", "idefics3", "
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
-def fetch_config_file(spec: str, filename: str, revision: str | None = None) -> tuple[Path | None, str | None]:
-    """Return ``(local path of filename, hub commit sha or None)`` for a directory or hub id."""
+def fetch_config_file(spec: str, filename: str, revision: str | None = None,
+                      required: bool = True) -> tuple[Path | None, str | None]:
+    """Return ``(local path of filename, hub commit sha or None)`` for a directory or hub id.
+
+    A file the repo does not have gives ``(None, None)``.  Offline, a file missing from
+    the cache raises, unless ``required`` is False (then it may simply not exist)."""
     local = Path(spec).expanduser()
     if local.is_dir():
         path = local / filename
@@ -45,15 +49,17 @@ def fetch_config_file(spec: str, filename: str, revision: str | None = None) -> 
 
     try:
         path = Path(hf_hub_download(spec, filename, revision=revision))
-    except EntryNotFoundError:
-        return None, None
-    except LocalEntryNotFoundError:
+    except LocalEntryNotFoundError:  # (a subclass of EntryNotFoundError: catch it first)
+        if not required:
+            return None, None
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         raise ModelLoadError(
             f"model {spec!r} is not in the local Hugging Face cache"
             + (" and the hub is offline (HF_HUB_OFFLINE=1)" if offline else " and the hub cannot be reached")
             + ". Download it once on a connected machine (`huggingface-cli download "
             + spec + "`), or pass a local directory.") from None
+    except EntryNotFoundError:
+        return None, None
     except RepositoryNotFoundError:
         raise ModelLoadError(f"hub model {spec!r} does not exist (or needs authentication)") from None
     except OSError as exc:
@@ -96,7 +102,7 @@ def load_model(spec: str, *, adapter: str | None = None, device: str = "auto", d
 
     peft_dir: str | None = None
     base_spec = spec
-    adapter_cfg_path, _ = fetch_config_file(spec, "adapter_config.json", revision)
+    adapter_cfg_path, _ = fetch_config_file(spec, "adapter_config.json", revision, required=False)
     if adapter_cfg_path is not None:
         adapter_cfg = _read_json(adapter_cfg_path)
         base_spec = adapter_cfg.get("base_model_name_or_path")
