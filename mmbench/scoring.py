@@ -94,11 +94,11 @@ def align(predictions: dict[str, tuple[str | None, str]], references: dict[str, 
 def score_captioning(predictions: str | Path, references: str | Path, *, tokenizer: str = "ptb",
                      meteor: bool | None = None, spice: bool | None = None) -> MetricValues:
     """Score a caption predictions file against a references file (see module doc for formats)."""
-    from mmbench.metrics.caption import score_captions
-
     preds = read_predictions(predictions)
     refs = read_caption_references(references)
     ids = align(preds, refs, predictions, references)
+    from mmbench.metrics.caption import score_captions
+
     values = score_captions([preds[i][0] or "" for i in ids], [refs[i] for i in ids], tokenizer=tokenizer,
                             meteor=meteor, spice=spice)
     failed = sum(1 for i in ids if preds[i][0] is None)
