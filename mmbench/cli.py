@@ -145,7 +145,8 @@ def list_command(kind: Annotated[Kind, typer.Argument(help="tasks, models or met
 @score_app.command("captioning")
 def score_captioning_command(
     predictions: Annotated[str, typer.Option(help="JSONL: {image_id, prediction} per line.")],
-    references: Annotated[str, typer.Option(help="JSONL: {image_id, references: [...]} per line.")],
+    references: Annotated[Optional[str], typer.Option(
+        help="JSONL: {image_id, references: [...]} per line (default: the predictions' own references).")] = None,
     tokenizer: Annotated[str, typer.Option(help="ptb (pure Python) or ptb-java (official jar).")] = "ptb",
     no_meteor: Annotated[bool, typer.Option("--no-meteor", help="Skip METEOR (it needs Java, ~7 s).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object of metric -> value.")] = False,

@@ -141,7 +141,9 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
     predictions = [task.parse_output(raw[s.id]) if s.id in raw else None for s in samples]
     scoring = {"tokenizer": cfg.tokenizer, "meteor": cfg.meteor}
     t_score = time.perf_counter()
+    advance_scoring = progress(f"{task.name}: scoring", 1)
     values = task.score(samples, predictions, scoring)
+    advance_scoring(1)
     score_s = time.perf_counter() - t_score
     records = []
     for s, pred, scores in zip(samples, predictions, values.per_sample or [{}] * len(samples)):

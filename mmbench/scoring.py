@@ -91,11 +91,15 @@ def align(predictions: dict[str, tuple[str | None, str]], references: dict[str, 
     return list(references)
 
 
-def score_captioning(predictions: str | Path, references: str | Path, *, tokenizer: str = "ptb",
+def score_captioning(predictions: str | Path, references: str | Path | None = None, *, tokenizer: str = "ptb",
                      meteor: bool | None = None, spice: bool | None = None) -> MetricValues:
-    """Score a caption predictions file against a references file (see module doc for formats)."""
+    """Score a caption predictions file against a references file (see module doc for formats).
+
+    Without ``references``, each prediction line must carry its own ``references`` list, as
+    mmbench's ``predictions/<task>.jsonl`` files do.
+    """
     preds = read_predictions(predictions)
-    refs = read_caption_references(references)
+    refs = read_caption_references(references if references is not None else predictions)
     ids = align(preds, refs, predictions, references)
     from mmbench.metrics.caption import score_captions
 

@@ -56,3 +56,10 @@ def test_bad_references(tmp_path, ref_rows, message):
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match=r"nope.jsonl: file not found"):
         score_captioning(tmp_path / "nope.jsonl", tmp_path / "refs.jsonl")
+
+
+def test_own_predictions_file_carries_its_references(tmp_path):
+    preds = _write(tmp_path / "pred.jsonl", [{"id": "1", "prediction": "a", "references": ["a dog"]},
+                                             {"id": "2", "prediction": "b", "references": []}])
+    with pytest.raises(DataError, match=r"pred.jsonl:2, sample '2', field 'references'"):
+        score_captioning(preds)
