@@ -1,0 +1,292 @@
+"""Image-text retrieval recall@k and ranks from precomputed embeddings.
+
+Conventions (those of CLIP_benchmark's ``zeroshot_retrieval``, the reference the
+tests are checked against):
+
+* Both sides are L2-normalised (``normalize=True``) and every text is scored
+  against every image with the dot product (cosine similarity).
+* **Text-to-image (t2i)**: the query is a text, the gallery is all images; a text
+  is a hit at k when *its* image is among the k best-scoring images.  Recall is
+  averaged over texts.
+* **Image-to-text (i2t)**: the query is an image, the gallery is all texts; an
+  image is a hit at k when *any* of its captions is among the k best-scoring
+  texts (the "CLIP-paper" recall, not the fraction of its captions retrieved).
+  Recall is averaged over images.  An image with no caption can never be a hit:
+  it counts as a miss and stays in the denominator, as in CLIP_benchmark; how many
+  such images there were is reported in ``MetricValues.warnings``.
+* **Rank** of a query: the 1-based position of the first correct item in the
+  gallery sorted by decreasing score, so recall@k = fraction of queries with
+  rank <= k.
+
+Ties (exactly equal float scores) are broken **pessimistically**, against the
+model: a correct item is placed after every incorrect item it ties with, so
+
+    rank = 1 + #{incorrect items scoring >= best correct score}.
+
+CLIP_benchmark leaves the order of tied scores to ``torch.topk`` (undefined); the
+pessimistic rule is deterministic, cannot be gamed by a model that outputs
+constant embeddings (all-tied scores give the worst rank, not the best), and
+agrees with CLIP_benchmark whenever there are no ties.  Example: a text whose
+image scores 0.5 while two other images score 0.7 and 0.5 has rank 3.
+
+Scale: scores are computed in blocks of queries (``chunk_size`` queries, and at
+most ``_MAX_BLOCK_SCORES`` scores per block), keeping only what a rank needs: the
+query's best correct score and how many gallery items score at least as high.
+The full texts x images matrix is never held in memory.  Each query's scores
+come from one matrix product, so ties are judged on one consistent set of
+numbers.  Scoring is done in float32 unless an input is float64.
+
+No library computes ranks this way in bounded memory with a stated tie rule,
+hence this hand-written numpy code.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from mmbench.types import MetricValues
+
+__all__ = ["retrieval_recall", "retrieval_ranks"]
+
+# At most this many scores (rows x gallery) are held at once: 256 MiB in float32.
+_MAX_BLOCK_SCORES = 1 << 26
+
+_BACKEND = {
+    "implementation": "mmbench.metrics.retrieval (numpy, blocked)",
+    "convention": "CLIP_benchmark zeroshot_retrieval",
+    "ties": "pessimistic",
+}
+
+
+def retrieval_ranks(
+    image_emb: np.ndarray,
+    text_emb: np.ndarray,
+    text_to_image: Sequence[int],
+    *,
+    normalize: bool = True,
+    chunk_size: int = 4096,
+    names: tuple[str, str] = ("image_emb", "text_emb"),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-query ranks of the first correct item, both directions.
+
+    Args:
+        image_emb: ``(n_images, d)`` image embeddings.
+        text_emb: ``(n_texts, d)`` text (caption) embeddings.
+        text_to_image: length ``n_texts``; ``text_to_image[t]`` is the row of
+            ``image_emb`` that text ``t`` describes.  An image may have any number
+            of captions, including none.
+        normalize: L2-normalise both sides first (cosine similarity).  With
+            False, raw dot products are ranked.
+        chunk_size: the most queries scored at once (fewer when the gallery is so
+            long that a block would exceed ``_MAX_BLOCK_SCORES`` scores).  Results
+            do not depend on it.
+        names: how ``image_emb`` and ``text_emb`` are named in error messages
+            (a file name, say).
+
+    Returns:
+        ``(text_ranks, image_ranks)``, float64 arrays of whole numbers.
+        ``text_ranks[t]`` (1..n_images) is the rank of text ``t``'s image when text
+        ``t`` queries all images.  ``image_ranks[i]`` (1..n_texts) is the rank of
+        image ``i``'s best-placed caption when image ``i`` queries all texts, and
+        ``np.inf`` for an image with no caption (so ``ranks <= k`` is False for it).
+        Ties are broken pessimistically (see the module docstring).
+
+    Raises:
+        ValueError: shapes disagree, an input is empty, a row has NaN/inf (or is
+            all zeros when normalising), or a mapping entry is out of range; the
+            message names the input and the row.
+
+    Example:
+        >>> img = np.array([[1.0, 0.0], [0.0, 1.0]])
+        >>> txt = np.array([[1.0, 0.1], [1.0, 0.2], [0.1, 1.0]])
+        >>> t, i = retrieval_ranks(img, txt, [1, 0, 1])
+        >>> t.tolist(), i.tolist()
+        ([2.0, 1.0, 1.0], [2.0, 1.0])
+    """
+    images, texts, mapping = _prepare(image_emb, text_emb, text_to_image, normalize, names)
+    return _text_ranks(images, texts, mapping, chunk_size), _image_ranks(images, texts, mapping, chunk_size)
+
+
+def retrieval_recall(
+    image_emb: np.ndarray,
+    text_emb: np.ndarray,
+    text_to_image: Sequence[int],
+    ks: Sequence[int] = (1, 5, 10),
+    *,
+    normalize: bool = True,
+    chunk_size: int = 4096,
+    names: tuple[str, str] = ("image_emb", "text_emb"),
+) -> MetricValues:
+    """Recall@k in both directions, with mean and median ranks.
+
+    Arguments are those of :func:`retrieval_ranks`, plus ``ks``, the cut-offs.
+
+    Corpus keys: ``t2i_R@{k}`` (fraction of texts whose image is in their top k
+    images), ``i2t_R@{k}`` (fraction of images with any caption in their top k
+    texts), ``t2i_mean_rank``, ``t2i_median_rank`` (over all texts),
+    ``i2t_mean_rank``, ``i2t_median_rank`` (over images that have at least one
+    caption: a caption-less image has no rank).  Recall values are fractions in [0, 1].
+    A median over an even count is the mean of the two middle ranks.
+
+    ``per_sample`` is empty; per-query ranks come from :func:`retrieval_ranks`.
+
+    ``k`` larger than the gallery (n_images for t2i, n_texts for i2t) is clamped
+    to the gallery size, with a warning (the key keeps the requested k).
+    ``warnings`` also says how many images have no caption (each is an i2t miss
+    counted in the denominator).
+
+    Example: with the inputs of the :func:`retrieval_ranks` example, text ranks
+    (2, 1, 1) and image ranks (2, 1) give ``t2i_R@1`` = 2/3, ``i2t_R@1`` = 1/2,
+    ``t2i_R@5`` = ``i2t_R@5`` = 1 (k clamped to the gallery, with a warning).
+    """
+    ks = _check_ks(ks)
+    text_ranks, image_ranks = retrieval_ranks(
+        image_emb, text_emb, text_to_image, normalize=normalize, chunk_size=chunk_size, names=names)
+    n_texts, n_images = len(text_ranks), len(image_ranks)
+
+    corpus: dict[str, float] = {}
+    warnings: list[str] = []
+    for direction, ranks, gallery, what in (("t2i", text_ranks, n_images, "images"),
+                                             ("i2t", image_ranks, n_texts, "texts")):
+        for k in ks:
+            if k > gallery:
+                warnings.append(f"{direction}_R@{k}: k={k} is larger than the gallery of {gallery} {what}; "
+                                f"clamped to {gallery}")
+            corpus[f"{direction}_R@{k}"] = int(np.count_nonzero(ranks <= min(k, gallery))) / len(ranks)
+
+    corpus["t2i_mean_rank"] = float(np.mean(text_ranks))
+    corpus["t2i_median_rank"] = float(np.median(text_ranks))
+    ranked = image_ranks[np.isfinite(image_ranks)]  # never empty: there is a text, so its image is ranked
+    corpus["i2t_mean_rank"] = float(np.mean(ranked))
+    corpus["i2t_median_rank"] = float(np.median(ranked))
+    n_without = n_images - len(ranked)
+    if n_without:
+        warnings.append(f"{n_without} of {n_images} images have no caption: each counts as an i2t miss "
+                        f"(kept in the i2t_R@k denominator) and is left out of the i2t mean/median rank")
+
+    return MetricValues(corpus=corpus, backend={key: dict(_BACKEND) for key in corpus}, warnings=tuple(warnings))
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _check_ks(ks: Sequence[int]) -> list[int]:
+    out: list[int] = []
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"ks must be positive integers, got {k!r}")
+        if int(k) not in out:
+            out.append(int(k))
+    if not out:
+        raise ValueError("ks is empty: give at least one cut-off k")
+    return out
+
+
+def _prepare(image_emb, text_emb, text_to_image, normalize: bool,
+             names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    images = _matrix(image_emb, names[0])
+    texts = _matrix(text_emb, names[1])
+    if images.shape[1] != texts.shape[1]:
+        raise ValueError(f"{names[0]} has dimension {images.shape[1]} but {names[1]} has dimension "
+                         f"{texts.shape[1]}")
+    if len(images) == 0:
+        raise ValueError(f"{names[0]} is empty: the text-to-image gallery has no image")
+    if len(texts) == 0:
+        raise ValueError(f"{names[1]} is empty: the image-to-text gallery has no text")
+
+    mapping = np.asarray(text_to_image)
+    if mapping.ndim != 1 or len(mapping) != len(texts):
+        raise ValueError(f"text_to_image must have one entry per row of {names[1]} ({len(texts)}), "
+                         f"got shape {mapping.shape}")
+    if mapping.dtype.kind not in "iu":
+        if mapping.dtype.kind == "f" and np.all(np.isfinite(mapping)) and np.all(mapping == np.round(mapping)):
+            mapping = mapping.astype(np.int64)
+        else:
+            raise ValueError(f"text_to_image must hold integer image rows, got dtype {mapping.dtype}")
+    bad = np.flatnonzero((mapping < 0) | (mapping >= len(images)))
+    if len(bad):
+        raise ValueError(f"text_to_image[{bad[0]}] = {mapping[bad[0]]} ({names[1]} row {bad[0]}) is not a row "
+                         f"of {names[0]} (0..{len(images) - 1})" + _more(bad))
+    mapping = mapping.astype(np.intp, copy=False)
+
+    dtype = np.float64 if np.float64 in (images.dtype, texts.dtype) else np.float32
+    images = _finite_rows(images.astype(dtype, copy=False), names[0], normalize)
+    texts = _finite_rows(texts.astype(dtype, copy=False), names[1], normalize)
+    return images, texts, mapping
+
+
+def _matrix(x, name: str) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (rows x dimension), got shape {arr.shape}")
+    if arr.dtype.kind not in "fiu":
+        raise ValueError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    return arr
+
+
+def _finite_rows(x: np.ndarray, name: str, normalize: bool) -> np.ndarray:
+    bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
+    if len(bad):
+        raise ValueError(f"{name} row {bad[0]} has NaN or infinite values" + _more(bad))
+    if not normalize:
+        return x
+    norms = np.linalg.norm(x, axis=1)
+    bad = np.flatnonzero(norms == 0)
+    if len(bad):
+        raise ValueError(f"{name} row {bad[0]} is all zeros and cannot be L2-normalised" + _more(bad))
+    return x / norms[:, None]
+
+
+def _more(bad: np.ndarray) -> str:
+    return f" (and {len(bad) - 1} more rows)" if len(bad) > 1 else ""
+
+
+def _block_rows(chunk_size: int, gallery: int) -> int:
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    return max(1, min(int(chunk_size), _MAX_BLOCK_SCORES // gallery))
+
+
+# ----------------------------------------------------------------------------- ranking
+
+
+def _text_ranks(images: np.ndarray, texts: np.ndarray, mapping: np.ndarray, chunk_size: int) -> np.ndarray:
+    """Each text queries all images; exactly one image is correct."""
+    ranks = np.empty(len(texts), dtype=np.float64)
+    rows = _block_rows(chunk_size, len(images))
+    for start in range(0, len(texts), rows):
+        stop = min(start + rows, len(texts))
+        scores = texts[start:stop] @ images.T
+        positive = scores[np.arange(stop - start), mapping[start:stop]]
+        # Every image scoring >= the correct one, the correct one included: that is
+        # 1 + (incorrect images tied or above), the pessimistic rank.
+        ranks[start:stop] = np.count_nonzero(scores >= positive[:, None], axis=1)
+        del scores  # free this block before the next one is allocated
+    return ranks
+
+
+def _image_ranks(images: np.ndarray, texts: np.ndarray, mapping: np.ndarray, chunk_size: int) -> np.ndarray:
+    """Each image queries all texts; its captions (zero or more) are correct."""
+    n_images = len(images)
+    order = np.argsort(mapping, kind="stable")              # texts grouped by image
+    n_captions = np.bincount(mapping, minlength=n_images)
+    first = np.concatenate(([0], np.cumsum(n_captions)))    # order[first[i]:first[i+1]] = captions of image i
+    ranks = np.empty(n_images, dtype=np.float64)
+    rows = _block_rows(chunk_size, len(texts))
+    for start in range(0, n_images, rows):
+        stop = min(start + rows, n_images)
+        scores = images[start:stop] @ texts.T
+        caption = order[first[start]:first[stop]]
+        row = mapping[caption] - start
+        positive = scores[row, caption]
+        best = np.full(stop - start, -np.inf, dtype=scores.dtype)
+        np.maximum.at(best, row, positive)
+        at_or_above = np.count_nonzero(scores >= best[:, None], axis=1)
+        correct_at_best = np.bincount(row, weights=positive == best[row], minlength=stop - start)
+        block = (at_or_above - correct_at_best + 1).astype(np.float64)
+        block[n_captions[start:stop] == 0] = np.inf
+        ranks[start:stop] = block
+        del scores
+    return ranks
