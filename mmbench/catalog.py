@@ -29,12 +29,20 @@ ASSETS_DIR = PACKAGE_DIR / "assets"
 # ---------------------------------------------------------------- metrics
 METRICS = Registry("metric", "mmbench.metrics")
 METRICS.register("coco-caption", "mmbench.metrics.caption:score_captions",
-                 description="BLEU-1..4, METEOR, ROUGE-L, CIDEr-D (+SPICE if its assets exist), as pycocoevalcap 1.2")
+                 description="BLEU-1..4, METEOR, ROUGE-L, CIDEr-D (+SPICE if its assets exist), as pycocoevalcap 1.2",
+                 run_options=("tokenizer", "meteor"))
+METRICS.register("vqa-accuracy", "mmbench.metrics.vqa:score_vqa",
+                 description="official VQA accuracy (10 human answers, leave-one-out), overall and per answer type",
+                 sample_fields={"answer_types": "answer_type", "question_types": "question_type"})
+METRICS.register("exact-match", "mmbench.metrics.vqa:exact_match",
+                 description="exact match after the official VQA answer normalisation (single-answer data)")
 
 # ---------------------------------------------------------------- task families
 FAMILIES = Registry("task family", "mmbench.task_families")
 FAMILIES.register("captioning", "mmbench.tasks.captioning:CaptioningTask",
                   description="image -> caption, scored against reference captions")
+FAMILIES.register("vqa", "mmbench.tasks.vqa:VQATask",
+                  description="image + question -> short answer, scored against human answers")
 
 # ---------------------------------------------------------------- models
 MODELS = Registry("model", "mmbench.models")
@@ -43,6 +51,8 @@ MODELS.register("easyvqa-captioner", "mmbench.models.hf_caption:HFCaptioner",
                 path=str(ASSETS_DIR / "models" / "easyvqa-captioner"))
 MODELS.register("hf-captioner", "mmbench.models.hf_caption:HFCaptioner",
                 description="HF image captioners: BLIP, GIT, VisionEncoderDecoder (ViT+GPT-2); needs a path or hub id")
+MODELS.register("hf-vqa", "mmbench.models.hf_vqa:HFVQAModel",
+                description="HF VQA heads: BLIP-VQA (generative) and ViLT (classifier over its answer vocabulary)")
 MODELS.register("hf-vlm", "mmbench.models.hf_vlm:HFVisionLanguageModel",
                 description="HF image-text-to-text VLMs with chat templates (LLaVA, Qwen-VL, Idefics3, SmolVLM)")
 

@@ -176,6 +176,39 @@ def score_captioning_command(
     out.print(table)
 
 
+@score_app.command("vqa")
+def score_vqa_command(
+    predictions: Annotated[str, typer.Option(help="JSONL: {question_id, prediction} per line.")],
+    references: Annotated[str, typer.Option(
+        help="JSONL: {question_id, answers: [10 strings], answer_type?, question_type?} per line.")],
+    answers_per_question: Annotated[int, typer.Option(help="Required answers per question (0: any).")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print accuracy, by_answer_type, by_question_type.")]
+    = False,
+) -> None:
+    """Official VQA accuracy (GT-Vision-Lab/VQA rules), overall and per answer/question type."""
+    from mmbench.scoring import score_vqa_files
+
+    try:
+        result = score_vqa_files(predictions, references, answers_per_question=answers_per_question or None)
+    except MMBenchError as exc:
+        _fail(exc)
+        return
+    for warning in result["warnings"]:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    if as_json:
+        sys.stdout.write(json.dumps({k: result[k] for k in ("accuracy", "by_answer_type", "by_question_type")})
+                         + "\n")
+        return
+    table = Table(title="VQA accuracy")
+    table.add_column("group")
+    table.add_column("accuracy", justify="right")
+    table.add_row("overall", f"{100 * result['accuracy']:.2f}")
+    for kind in ("by_answer_type", "by_question_type"):
+        for name, value in sorted(result[kind].items()):
+            table.add_row(f"{kind[3:].replace('_', ' ')}: {name}", f"{100 * value:.2f}")
+    out.print(table)
+
+
 def version_callback(value: bool) -> None:
     if value:
         print(__version__)

@@ -110,3 +110,57 @@ def score_captioning(predictions: str | Path, references: str | Path | None = No
         values = MetricValues(values.corpus, values.per_sample, values.unavailable, values.backend,
                               values.warnings + (f"{failed} recorded failure(s) scored as empty captions",))
     return values
+
+
+def read_vqa_references(path: str | Path, answers_per_question: int | None = 10) -> dict[str, dict[str, Any]]:
+    """id -> {"answers", "answer_type", "question_type"}; every line must have ``answers_per_question`` answers."""
+    out: dict[str, dict[str, Any]] = {}
+    lines: dict[str, str] = {}
+    for lineno, obj in read_jsonl(path):
+        where = f"{path}:{lineno}"
+        sid = _line_id(obj, where)
+        if sid in out:
+            raise DataError(f"duplicate id (first at {lines[sid]})", source=where, sample_id=sid)
+        answers = obj.get("answers")
+        if isinstance(answers, list):
+            answers = [a.get("answer") if isinstance(a, dict) else a for a in answers]
+        if not isinstance(answers, list) or not answers:
+            raise DataError("answers must be a non-empty list of strings", source=where, sample_id=sid,
+                            field="answers")
+        for i, a in enumerate(answers):
+            if not isinstance(a, str):
+                raise DataError(f"answer {i} is {type(a).__name__}, not a string", source=where, sample_id=sid,
+                                field="answers")
+        if answers_per_question and len(answers) != answers_per_question:
+            raise DataError(f"expected {answers_per_question} answers, got {len(answers)} "
+                            "(--answers-per-question 0 accepts any number)", source=where, sample_id=sid,
+                            field="answers")
+        out[sid] = {"answers": answers, "answer_type": obj.get("answer_type"),
+                    "question_type": obj.get("question_type")}
+        lines[sid] = where
+    if not out:
+        raise DataError("no references (the file is empty)", source=str(path))
+    return out
+
+
+def score_vqa_files(predictions: str | Path, references: str | Path, *,
+                    answers_per_question: int | None = 10) -> dict[str, Any]:
+    """Official VQA accuracy of a predictions file: ``{"accuracy", "by_answer_type", "by_question_type"}``
+    (fractions in [0, 1], unrounded), plus ``per_question``."""
+    from mmbench.metrics.vqa import score_vqa, vqa_breakdown
+
+    preds = read_predictions(predictions)
+    refs = read_vqa_references(references, answers_per_question)
+    ids = align(preds, refs, predictions, references)
+    for i in ids:
+        if preds[i][0] is None:
+            raise DataError("prediction is null", source=preds[i][1], sample_id=i, field="prediction")
+    answer_types = [refs[i]["answer_type"] for i in ids]
+    question_types = [refs[i]["question_type"] for i in ids]
+    values = score_vqa([preds[i][0] for i in ids], [refs[i]["answers"] for i in ids], answer_types=answer_types,
+                       question_types=question_types)
+    per_question = [s["accuracy"] for s in values.per_sample]
+    out = vqa_breakdown(per_question, answer_types, question_types)
+    out["per_question"] = dict(zip(ids, per_question))
+    out["warnings"] = list(values.warnings)
+    return out

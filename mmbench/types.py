@@ -79,7 +79,8 @@ class GenerateRequest:
 
     ``prompt`` is the user text for instruction-following models; plain captioners
     (BLIP, GIT, ViT+GPT-2) ignore it unless ``prompt_is_prefix`` says the model
-    should continue the text (conditional captioning).
+    should continue the text (conditional captioning).  ``question`` is the bare
+    question of a VQA sample, for VQA heads that are trained on questions alone.
     """
 
     id: str
@@ -87,6 +88,8 @@ class GenerateRequest:
     prompt: str | None = None
     prompt_is_prefix: bool = False
     generation: GenerationSettings = field(default_factory=GenerationSettings)
+    #: the bare question, for VQA heads (BLIP-VQA, ViLT) that take it without instructions
+    question: str | None = None
 
 
 @dataclass(frozen=True)

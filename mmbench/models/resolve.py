@@ -78,11 +78,13 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def adapter_for_config(config: dict[str, Any], spec: str) -> str:
     model_type = config.get("model_type", "")
+    archs = config.get("architectures") or []
+    if model_type == "vilt" or any(a.endswith("ForQuestionAnswering") for a in archs):
+        return "hf-vqa"
     if model_type in CAPTIONER_TYPES:
         return "hf-captioner"
     if model_type in VLM_TYPES:
         return "hf-vlm"
-    archs = config.get("architectures") or []
     if any(a.endswith("ForConditionalGeneration") or a.endswith("ForImageTextToText") for a in archs):
         return "hf-vlm"
     raise ModelLoadError(

@@ -100,8 +100,43 @@ class Task:
 
     # -- scoring ------------------------------------------------------------
     def score(self, samples: Sequence[Sample], predictions: Sequence[str | None],
-              options: Mapping[str, Any]) -> MetricValues:  # pragma: no cover - abstract
-        raise NotImplementedError
+              options: Mapping[str, Any]) -> MetricValues:
+        """Run the task's metrics over the scorable samples.
+
+        A sample with a row error has nothing to score against and is left out; a sample
+        whose prediction is None (it failed) is scored as an empty prediction, so the
+        scored set never depends on what failed.  Each metric is called as
+        ``fn(predictions, references, **kwargs)``; its registry entry may ask for
+        per-sample meta fields (``sample_fields={"kwarg": "meta_key"}``) and for run
+        options (``run_options=("tokenizer", ...)``).
+        """
+        from mmbench.catalog import METRICS
+
+        keep = [i for i, s in enumerate(samples) if s.error is None]
+        preds = ["" if predictions[i] is None else predictions[i] for i in keep]
+        refs = [list(samples[i].references) for i in keep]
+        corpus: dict[str, float] = {}
+        unavailable: dict[str, str] = {}
+        backend: dict[str, dict[str, str]] = {}
+        warnings: list[str] = []
+        per_sample: list[dict[str, float]] = [{} for _ in samples]
+        for metric_name in self.config.metrics:
+            entry = METRICS.entry(metric_name)
+            kwargs = dict(self.config.metric_options.get(metric_name) or {})
+            for kwarg, meta_key in dict(entry.options.get("sample_fields", {})).items():
+                kwargs[kwarg] = [samples[i].meta.get(meta_key) for i in keep]
+            for key in entry.options.get("run_options", ()):
+                if options.get(key) is not None:
+                    kwargs[key] = options[key]
+            values: MetricValues = entry.load()(preds, refs, **kwargs)
+            corpus.update(values.corpus)
+            unavailable.update(values.unavailable)
+            backend.update({k: dict(v) for k, v in values.backend.items()})
+            warnings.extend(values.warnings)
+            for j, scores in zip(keep, values.per_sample):
+                per_sample[j].update(scores)
+        return MetricValues(corpus=corpus, per_sample=tuple(per_sample), unavailable=unavailable,
+                            backend=backend, warnings=tuple(warnings))
 
     # -- identity -----------------------------------------------------------
     def fingerprint(self, samples: Sequence[Sample], *, model_name: str | None,

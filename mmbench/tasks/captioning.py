@@ -13,13 +13,12 @@ unusable (no references) cannot be scored and are left out, also counted.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
-from mmbench.catalog import METRICS
 from mmbench.data import to_image_ref
 from mmbench.errors import DataError
 from mmbench.tasks.base import Task
-from mmbench.types import MetricValues, Sample
+from mmbench.types import Sample
 
 
 def _as_references(value: Any) -> list[str]:
@@ -64,27 +63,3 @@ class CaptioningTask(Task):
         except DataError as exc:
             return Sample(id=sid, error=str(exc))
         return Sample(id=sid, images=(image,), references=tuple(refs))
-
-    def score(self, samples: Sequence[Sample], predictions: Sequence[str | None],
-              options: Mapping[str, Any]) -> MetricValues:
-        keep = [i for i, s in enumerate(samples) if s.error is None]
-        preds = ["" if predictions[i] is None else predictions[i] for i in keep]
-        refs = [list(samples[i].references) for i in keep]
-        corpus: dict[str, float] = {}
-        unavailable: dict[str, str] = {}
-        backend: dict[str, dict[str, str]] = {}
-        warnings: list[str] = []
-        per_sample: list[dict[str, float]] = [{} for _ in samples]
-        for metric_name in self.config.metrics:
-            fn = METRICS.get(metric_name)
-            kwargs = dict(self.config.metric_options.get(metric_name, {}) or {})
-            kwargs.update({k: v for k, v in options.items() if v is not None})
-            values: MetricValues = fn(preds, refs, **kwargs)
-            corpus.update(values.corpus)
-            unavailable.update(values.unavailable)
-            backend.update({k: dict(v) for k, v in values.backend.items()})
-            warnings.extend(values.warnings)
-            for j, scores in zip(keep, values.per_sample):
-                per_sample[j].update(scores)
-        return MetricValues(corpus=corpus, per_sample=tuple(per_sample), unavailable=unavailable,
-                            backend=backend, warnings=tuple(warnings))

@@ -1,0 +1,94 @@
+"""Visual question answering: image + question in, short answer out.
+
+Columns (``columns:`` maps them): ``id`` (question id), ``image``, ``question``,
+``answers`` (a list of strings, a list of ``{"answer": ...}`` objects as in VQAv2,
+or one string for single-answer datasets), optional ``answer_type`` and
+``question_type``.  The task's ``prompt`` is a template with ``{question}``; VQA
+heads (BLIP-VQA, ViLT) receive the bare question instead.
+
+Post-processing is the task's: the first non-empty line of the output, stripped.
+Answer normalisation belongs to the metric (the official VQA rules).  A failed
+sample is scored as an empty answer (wrong) and counted in ``n_failed``; an empty
+model answer is counted as ``unanswered``.  Nothing is ever replaced by a guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Mapping, Sequence
+
+from mmbench.data import to_image_ref
+from mmbench.errors import DataError
+from mmbench.tasks.base import Task
+from mmbench.types import GenerateRequest, MetricValues, Sample
+
+DEFAULT_PROMPT = "{question}\nAnswer the question using a single word or phrase."
+
+
+def _as_answers(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        out = []
+        for i, item in enumerate(value):
+            if isinstance(item, dict):
+                item = item.get("answer")
+            if not isinstance(item, str):
+                raise ValueError(f"answer {i} is {type(item).__name__}, not a string")
+            out.append(item)
+        return out
+    raise ValueError(f"expected a list of answers, got {type(value).__name__}")
+
+
+class VQATask(Task):
+    family = "vqa"
+
+    def row_to_sample(self, index: int, row: Mapping[str, Any]) -> Sample:
+        sid = self.sample_id(index, row)
+        base_dir = row.get("__base_dir__")
+        try:
+            image_value = self.value(row, "image")
+            if image_value is None:
+                raise DataError("missing image", sample_id=sid, field=self.column("image"))
+            try:
+                image = to_image_ref(image_value, base_dir)
+            except ValueError as exc:
+                raise DataError(str(exc), sample_id=sid, field=self.column("image")) from None
+            question = self.value(row, "question")
+            if not isinstance(question, str) or not question.strip():
+                raise DataError("missing or empty question", sample_id=sid, field=self.column("question"))
+            raw_answers = self.value(row, "answers")
+            if raw_answers is None:
+                raise DataError("question has no answers", sample_id=sid, field=self.column("answers"))
+            try:
+                answers = _as_answers(raw_answers)
+            except ValueError as exc:
+                raise DataError(str(exc), sample_id=sid, field=self.column("answers")) from None
+            expected = self.config.metric_options.get("answers_per_question")
+            if not answers or (expected and len(answers) != expected):
+                raise DataError(f"expected {expected or 'at least 1'} answers, got {len(answers)}", sample_id=sid,
+                                field=self.column("answers"))
+        except DataError as exc:
+            return Sample(id=sid, error=str(exc))
+        meta = {k: self.value(row, k) for k in ("answer_type", "question_type") if self.value(row, k) is not None}
+        return Sample(id=sid, images=(image,), text=question, references=tuple(answers), meta=meta)
+
+    def prompt_for(self, model_name: str | None) -> str | None:
+        return super().prompt_for(model_name) or DEFAULT_PROMPT
+
+    def build_request(self, sample: Sample, model_name: str | None) -> GenerateRequest:
+        template = self.prompt_for(model_name)
+        return GenerateRequest(id=sample.id, images=sample.images, prompt=template.format(question=sample.text),
+                               question=sample.text, generation=self.config.generation)
+
+    def parse_output(self, text: str) -> str:
+        for line in text.splitlines():
+            if line.strip():
+                return line.strip()
+        return ""
+
+    def score(self, samples: Sequence[Sample], predictions: Sequence[str | None],
+              options: Mapping[str, Any]) -> MetricValues:
+        values = super().score(samples, predictions, options)
+        unanswered = sum(1 for s, p in zip(samples, predictions) if s.error is None and p is not None and not p)
+        return replace(values, corpus={**values.corpus, "unanswered": float(unanswered)})
