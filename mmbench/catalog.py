@@ -35,7 +35,8 @@ METRICS.register("vqa-accuracy", "mmbench.metrics.vqa:score_vqa",
                  description="official VQA accuracy (10 human answers, leave-one-out), overall and per answer type",
                  sample_fields={"answer_types": "answer_type", "question_types": "question_type"})
 METRICS.register("exact-match", "mmbench.metrics.vqa:exact_match",
-                 description="exact match after the official VQA answer normalisation (single-answer data)")
+                 description="exact match after the official VQA answer normalisation (single-answer data)",
+                 sample_fields={"answer_types": "answer_type"})
 
 # ---------------------------------------------------------------- task families
 FAMILIES = Registry("task family", "mmbench.task_families")

@@ -187,3 +187,12 @@ def test_multiple_choice_accuracy():
     assert r.corpus == {"mc_accuracy": 0.5, "unparseable": 1.0}
     assert [s["mc_accuracy"] for s in r.per_sample] == [1.0, 0.0, 0.0, 1.0]
     assert [s["unparseable"] for s in r.per_sample] == [0.0, 0.0, 1.0, 0.0]
+
+
+def test_exact_match_breakdown_by_answer_type():
+    from mmbench.metrics.vqa import exact_match
+
+    values = exact_match(["Yes.", "red", "circle", "no"], ["yes", "blue", "circle", "no"],
+                         answer_types=["yes/no", "color", "shape", "yes/no"])
+    assert values.corpus == {"exact_match": 0.75, "exact_match/yes/no": 1.0, "exact_match/color": 0.0,
+                             "exact_match/shape": 1.0}

@@ -262,14 +262,17 @@ def score_vqa(predictions: Sequence[str], answers: Sequence[Sequence[str]], *,
                         backend=backend, warnings=warnings)
 
 
-def exact_match(predictions: Sequence[str], answers: Sequence[str | Sequence[str]]) -> MetricValues:
+def exact_match(predictions: Sequence[str], answers: Sequence[str | Sequence[str]], *,
+                answer_types: Sequence[str | None] | None = None) -> MetricValues:
     """1.0 when the normalised prediction equals any normalised reference.
 
     Unlike the VQA accuracy, both sides are always normalised with
     :func:`normalize_answer`.  Each element of ``answers`` is one reference
-    string or a sequence of accepted strings.  ``corpus``: ``{"exact_match": mean}``.
+    string or a sequence of accepted strings.  ``corpus``: ``{"exact_match": mean}``
+    plus ``"exact_match/<type>"`` per answer type when ``answer_types`` is given
+    (a None type counts overall only).
     """
-    _check_lengths(predictions=predictions, answers=answers)
+    _check_lengths(predictions=predictions, answers=answers, answer_types=answer_types)
     scores = []
     for i, (pred, refs) in enumerate(zip(predictions, answers)):
         _check_prediction(pred, f"item {i}")
@@ -279,8 +282,9 @@ def exact_match(predictions: Sequence[str], answers: Sequence[str | Sequence[str
         scores.append(1.0 if normalize_answer(pred) in accepted else 0.0)
     if not scores:
         return MetricValues(corpus={}, unavailable={"exact_match": "no items to score"})
-    return MetricValues(corpus={"exact_match": _mean(scores)},
-                        per_sample=tuple({"exact_match": s} for s in scores))
+    corpus = {"exact_match": _mean(scores)}
+    corpus.update({f"exact_match/{t}": v for t, v in _group_means(scores, answer_types).items()})
+    return MetricValues(corpus=corpus, per_sample=tuple({"exact_match": s} for s in scores))
 
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
