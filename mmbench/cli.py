@@ -69,7 +69,7 @@ def print_results(results: dict[str, Any]) -> None:
             table.add_row(metric, f"{value:.4f}")
         for metric, reason in task["metrics_unavailable"].items():
             table.add_row(metric, f"[dim]unavailable: {reason}[/]")
-        table.caption = (f"{task['n_samples']} samples, {task['n_failed']} failed · "
+        table.caption = (f"{task['n_samples']} samples, {task['n_failed']} failed, {task['n_cached']} from cache · "
                          f"{task['timing']['samples_per_s']} samples/s · fingerprint {task['fingerprint']['hash']}")
         out.print(table)
         for warning in task["warnings"]:
@@ -99,6 +99,9 @@ def eval_command(
     = "continue",
     tokenizer: Annotated[str, typer.Option(help="Caption tokenizer: ptb (pure Python) or ptb-java (official jar).")]
     = "ptb",
+    cache: Annotated[bool, typer.Option(help="Reuse and store finished samples (resume after a crash).")] = True,
+    cache_dir: Annotated[Optional[str], typer.Option(help="Cache folder (default $MMBENCH_CACHE_DIR or "
+                                                         "~/.cache/mmbench).")] = None,
     trust_remote_code: Annotated[bool, typer.Option(help="Allow a checkpoint's own Python code to run.")] = False,
     revision: Annotated[Optional[str], typer.Option(help="Hub revision (commit sha) of --model.")] = None,
     model_arg: Annotated[Optional[list[str]], typer.Option(help="Extra adapter argument key=value (repeatable).")]
@@ -111,6 +114,7 @@ def eval_command(
         cfg = EvalConfig(model=model, tasks=task_names(tasks), adapter=adapter, batch_size=batch_size,
                          device=device, dtype=dtype, limit=limit, seed=seed, output=output, include=include or [],
                          on_error=on_error, tokenizer=tokenizer, trust_remote_code=trust_remote_code,
+                         cache=cache, cache_dir=cache_dir,
                          revision=revision, model_args=_parse_model_args(model_arg or []))
         progress, factory = _rich_progress()
         with progress:
@@ -118,6 +122,10 @@ def eval_command(
     except MMBenchError as exc:
         _fail(exc)
         return
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted.[/] Finished batches are in the prediction cache: run the same "
+                      "command again to resume." if cache else "[yellow]interrupted.[/]", soft_wrap=True)
+        raise typer.Exit(130) from None
     print_results(results)
     console.print(f"results: {results['config']['output']}/results.json", highlight=False)
 

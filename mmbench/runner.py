@@ -9,6 +9,8 @@ without the model.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import platform
 import random
 import time
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from mmbench import __version__
+from mmbench.cache import PredictionCache, request_hash
 from mmbench.catalog import DEFAULT_MODEL, DEFAULT_TASKS, build_task, include_tasks
 from mmbench.errors import MMBenchError
 from mmbench.io import atomic_write_json, atomic_write_jsonl
@@ -45,6 +48,8 @@ class EvalConfig:
     on_error: str = "continue"
     tokenizer: str = "ptb"
     meteor: bool | None = None
+    cache: bool = True
+    cache_dir: str | None = None
     trust_remote_code: bool = False
     revision: str | None = None
     model_args: dict[str, Any] = field(default_factory=dict)
@@ -105,14 +110,21 @@ def evaluate(config: EvalConfig | None = None, *, progress: ProgressFactory | No
         "timing": {"model_load_s": round(load_s, 3)},
         "tasks": {},
     }
-    for task in tasks:
-        results["tasks"][task.name] = run_task(task, model, cfg, out_dir, progress)
+    cache = PredictionCache(cfg.cache_dir) if cfg.cache else None
+    results["cache"] = str(cache.path) if cache else None
+    try:
+        for task in tasks:
+            results["tasks"][task.name] = run_task(task, model, cfg, out_dir, progress, cache)
+    finally:
+        if cache is not None:
+            cache.close()
     results["timing"]["wall_s"] = round(time.perf_counter() - t0, 3)
     atomic_write_json(out_dir / "results.json", results)
     return results
 
 
-def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: ProgressFactory) -> dict[str, Any]:
+def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: ProgressFactory,
+             cache: PredictionCache | None = None) -> dict[str, Any]:
     t_start = time.perf_counter()
     samples = task.load_samples(limit=cfg.limit)
     if not samples:
@@ -123,19 +135,34 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
     if errors and cfg.on_error == "fail":
         first = next(iter(errors.items()))
         raise MMBenchError(f"task {task.name}: sample {first[0]!r} failed: {first[1]}")
-    pending = [requests[s.id] for s in samples if s.id in requests]
+    rendered = model.render_prompt(task.prompt_for(model.name), 1)
+    model_hash = model.fingerprint()["hash"]
+    task_key = cache_task_key(task, rendered)
+    hashes = {sid: request_hash(req) for sid, req in requests.items()}
+    if cache is not None:
+        hit = cache.get_many(model_hash, task_key, list(hashes.values()))
+        raw.update({sid: hit[h] for sid, h in hashes.items() if h in hit})
+    n_cached = len(raw)
+    # longest prompts first, so batches hold similar lengths (less padding); outputs are keyed by id
+    pending = sorted((requests[s.id] for s in samples if s.id in requests and s.id not in raw),
+                     key=lambda r: -len(r.prompt or r.question or ""))
     advance = progress(f"{task.name} ({model.name})", len(samples))
-    advance(len(errors))
+    advance(len(errors) + n_cached)
     t_model = time.perf_counter()
     for i in range(0, len(pending), cfg.batch_size):
         batch = pending[i:i + cfg.batch_size]
+        done = []
         for out in model.generate(batch):
             if out.ok:
                 raw[out.id] = out.text
+                done.append((hashes[out.id], out.id, out.text or ""))
             else:
                 errors[out.id] = out.error or "unknown error"
-                if cfg.on_error == "fail":
-                    raise MMBenchError(f"task {task.name}: sample {out.id!r} failed: {out.error}")
+        if cache is not None and done:
+            cache.put_many(model_hash, task_key, done)  # a finished batch survives any later crash
+        if cfg.on_error == "fail" and any(r.id in errors for r in batch):
+            bad = next(r.id for r in batch if r.id in errors)
+            raise MMBenchError(f"task {task.name}: sample {bad!r} failed: {errors[bad]}")
         advance(len(batch))
     model_s = time.perf_counter() - t_model
     predictions = [task.parse_output(raw[s.id]) if s.id in raw else None for s in samples]
@@ -158,7 +185,6 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
         warnings.append(f"--limit {cfg.limit}: scored on a subset; corpus metrics such as CIDEr-D (document "
                         "frequencies from the evaluated set) are not comparable with full-set results")
     wall = time.perf_counter() - t_start
-    rendered = model.render_prompt(task.prompt_for(model.name), 1)
     return {
         "family": task.family,
         "fingerprint": task.fingerprint(samples, model_name=model.name, rendered_prompt=rendered,
@@ -166,6 +192,8 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
         "n_samples": len(samples),
         "n_failed": len(errors),
         "n_scored": sum(1 for s in samples if s.error is None),
+        "n_computed": len(pending),
+        "n_cached": n_cached,
         "metrics": dict(values.corpus),
         "metrics_unavailable": dict(values.unavailable),
         "metric_backends": {k: dict(v) for k, v in values.backend.items()},
@@ -173,9 +201,16 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
         "failures": _summarise_failures(errors),
         "batch_size": cfg.batch_size,
         "timing": {"wall_s": round(wall, 3), "model_s": round(model_s, 3), "score_s": round(score_s, 3),
-                   "samples_per_s": round(len(pending) / model_s, 3) if model_s > 0 else None},
+                   "samples_per_s": round(len(pending) / model_s, 3) if pending and model_s > 0 else None},
         "predictions": pred_rel,
     }
+
+
+def cache_task_key(task: Task, rendered_prompt: str | None) -> str:
+    """What a cached output depends on besides the model and the request: the task definition and data."""
+    blob = json.dumps([task.name, task.config.definition_hash(), task.provenance, rendered_prompt],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
 def _summarise_failures(errors: dict[str, str], keep: int = 20) -> list[dict[str, str]]:

@@ -47,8 +47,9 @@ def test_lora_adapter_dir_evaluates_on_top_of_its_base(tmp_path, vit_gpt2):
 
 
 def test_batch_size_does_not_change_captions(tmp_path, vit_gpt2):
-    one = _run(tmp_path / "a", vit_gpt2, batch_size=1)
-    four = _run(tmp_path / "b", vit_gpt2, batch_size=4)
+    one = _run(tmp_path / "a", vit_gpt2, batch_size=1, cache=False)
+    four = _run(tmp_path / "b", vit_gpt2, batch_size=4, cache=False)
+    assert four["tasks"]["tiny_caption"]["n_computed"] == 6
     p1 = read_jsonl(tmp_path / "a" / "run" / "predictions" / "tiny_caption.jsonl")
     p4 = read_jsonl(tmp_path / "b" / "run" / "predictions" / "tiny_caption.jsonl")
     assert [p["prediction"] for p in p1] == [p["prediction"] for p in p4]

@@ -99,7 +99,7 @@ def test_tiny_vqa_models_batched(tmp_path, kind):
     ckpt = builders[kind](tmp_path / "ckpt")
     runs = {}
     for bs in (1, 4):
-        res = evaluate(model=ckpt, tasks=[name], output=str(tmp_path / f"run{bs}"), batch_size=bs)
+        res = evaluate(model=ckpt, tasks=[name], output=str(tmp_path / f"run{bs}"), batch_size=bs, cache=False)
         task = res["tasks"][name]
         assert task["n_failed"] == 0, task["failures"]
         runs[bs] = [p["prediction"] for p in read_jsonl(tmp_path / f"run{bs}" / task["predictions"])]

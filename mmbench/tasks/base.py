@@ -38,6 +38,11 @@ class Task:
         return self.config.name
 
     @property
+    def provenance(self) -> dict[str, Any]:
+        """Where the loaded data came from (set by :meth:`load_samples`)."""
+        return dict(self._provenance)
+
+    @property
     def description(self) -> str:
         return self.config.description
 

@@ -1,0 +1,122 @@
+"""The prediction cache: every finished sample, stored as soon as its batch finishes.
+
+One SQLite file (WAL mode, so readers never block the writer and a crash never
+leaves half a transaction) keyed by
+
+* the model fingerprint hash (weights, adapter, dtype, chat template, ...),
+* the task key (task definition hash, dataset provenance, rendered prompt), and
+* the request hash (sample id, prompt, question, generation settings, image identity).
+
+Re-running a command after a crash, ``kill -9`` or Ctrl-C therefore recomputes only
+the samples that had not finished.  Keys do not depend on batch size, ``--limit``
+or the number of processes, so a run started on 4 GPUs resumes on 1.  Only
+successful outputs are stored: a failed sample is retried on the next run.
+
+The default location is ``$MMBENCH_CACHE_DIR`` or ``~/.cache/mmbench``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from mmbench.errors import MMBenchError
+from mmbench.types import GenerateRequest
+
+CACHE_FILE = "predictions.sqlite"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS predictions (
+    model_hash   TEXT NOT NULL,
+    task_key     TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    sample_id    TEXT NOT NULL,
+    output       TEXT NOT NULL,
+    created      REAL NOT NULL,
+    PRIMARY KEY (model_hash, task_key, request_hash)
+);
+"""
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("MMBENCH_CACHE_DIR") or Path.home() / ".cache" / "mmbench")
+
+
+def request_hash(req: GenerateRequest) -> str:
+    """Identity of one request: everything the model sees, plus the sample id."""
+    images = []
+    for ref in req.images:
+        if ref.path is not None:
+            images.append(["path", ref.path])
+        elif ref.data is not None:
+            images.append(["sha256", hashlib.sha256(ref.data).hexdigest()])
+        else:
+            images.append(["memory", id(ref.pil)])  # in-memory images are not cacheable across runs
+    blob = json.dumps([req.id, req.prompt, req.question, req.prompt_is_prefix, req.generation.as_dict(), images],
+                      sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class PredictionCache:
+    """A handle on the cache file.  Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, directory: str | os.PathLike | None = None):
+        directory = Path(directory) if directory else default_cache_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / CACHE_FILE
+        try:
+            self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=60000")
+            check = self._db.execute("PRAGMA quick_check").fetchone()
+            if not check or check[0] != "ok":
+                raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+            self._db.execute(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise MMBenchError(
+                f"the prediction cache {self.path} is corrupt ({exc}). It is never used in that state. "
+                f"Move it aside (mv {self.path} {self.path}.bad) and re-run to start a fresh cache, or run with "
+                "--no-cache.") from None
+
+    def __enter__(self) -> "PredictionCache":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def get_many(self, model_hash: str, task_key: str, hashes: Sequence[str]) -> dict[str, str]:
+        """request hash -> cached output text, for those present."""
+        found: dict[str, str] = {}
+        for start in range(0, len(hashes), 500):
+            chunk = list(hashes[start:start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT request_hash, output FROM predictions WHERE model_hash=? AND task_key=? "
+                f"AND request_hash IN ({marks})", [model_hash, task_key, *chunk])
+            found.update(dict(rows.fetchall()))
+        return found
+
+    def put_many(self, model_hash: str, task_key: str, rows: Iterable[tuple[str, str, str]]) -> None:
+        """Store ``(request_hash, sample_id, output)`` rows in one transaction."""
+        now = time.time()
+        with self._db:  # a transaction: all rows of a batch, or none
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?, ?)",
+                [(model_hash, task_key, h, sid, out, now) for h, sid, out in rows])
+
+    def count(self, model_hash: str | None = None, task_key: str | None = None) -> int:
+        query, args = "SELECT COUNT(*) FROM predictions WHERE 1=1", []
+        if model_hash:
+            query, args = query + " AND model_hash=?", args + [model_hash]
+        if task_key:
+            query, args = query + " AND task_key=?", args + [task_key]
+        return int(self._db.execute(query, args).fetchone()[0])
