@@ -14,6 +14,7 @@ import json
 import platform
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -149,10 +150,10 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
     advance = progress(f"{task.name} ({model.name})", len(samples))
     advance(len(errors) + n_cached)
     t_model = time.perf_counter()
-    for i in range(0, len(pending), cfg.batch_size):
-        batch = pending[i:i + cfg.batch_size]
+    timer = {"data_wait_s": 0.0, "forward_s": 0.0}
+    for batch, outputs in _overlapped(model, pending, cfg.batch_size, timer):
         done = []
-        for out in model.generate(batch):
+        for out in outputs:
             if out.ok:
                 raw[out.id] = out.text
                 done.append((hashes[out.id], out.id, out.text or ""))
@@ -200,10 +201,45 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
         "warnings": warnings,
         "failures": _summarise_failures(errors),
         "batch_size": cfg.batch_size,
-        "timing": {"wall_s": round(wall, 3), "model_s": round(model_s, 3), "score_s": round(score_s, 3),
+        "timing": {"wall_s": round(wall, 3), "inference_s": round(model_s, 3),
+                   "model_s": round(timer["forward_s"], 3), "data_wait_s": round(timer["data_wait_s"], 3),
+                   "score_s": round(score_s, 3),
                    "samples_per_s": round(len(pending) / model_s, 3) if pending and model_s > 0 else None},
+        "memory": _memory(),
         "predictions": pred_rel,
     }
+
+
+def _overlapped(model: Any, requests: list[Any], batch_size: int, timer: dict[str, float]):
+    """Yield ``(batch, outputs)``; the next batch's CPU work (image decoding, processor) runs in a
+    background thread while the model runs the current one.  ``timer`` collects the time spent
+    waiting for data and in the model."""
+    batches = [requests[i:i + batch_size] for i in range(0, len(requests), batch_size)]
+    if not batches:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmbench-prefetch") as pool:
+        future = pool.submit(model.prepare, batches[0])
+        for i, batch in enumerate(batches):
+            t0 = time.perf_counter()
+            prepared = future.result()
+            timer["data_wait_s"] += time.perf_counter() - t0
+            if i + 1 < len(batches):
+                future = pool.submit(model.prepare, batches[i + 1])
+            t0 = time.perf_counter()
+            outputs = model.run(prepared)
+            timer["forward_s"] += time.perf_counter() - t0
+            yield batch, outputs
+
+
+def _memory() -> dict[str, Any]:
+    import resource
+
+    import torch
+
+    mem: dict[str, Any] = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if torch.cuda.is_available():
+        mem["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return mem
 
 
 def cache_task_key(task: Task, rendered_prompt: str | None) -> str:

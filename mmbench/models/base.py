@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -76,8 +77,24 @@ def _describe(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, MMBenchError) else f"{exc.__class__.__name__}: {exc}"
 
 
+@dataclass
+class PreparedBatch:
+    """A batch after its CPU work: the requests whose images decoded, their inputs, and failures."""
+
+    ids: list[str]
+    requests: list[GenerateRequest] = field(default_factory=list)
+    images: list[list[Any]] = field(default_factory=list)
+    inputs: Any = None
+    failures: dict[str, str] = field(default_factory=dict)
+
+
 class ModelAdapter:
-    """Base class.  Subclasses implement :meth:`_generate_batch` (and :meth:`load`)."""
+    """Base class.
+
+    Subclasses implement either :meth:`_generate_batch` (decoded images in, texts out), or
+    the split pair :meth:`_preprocess` (CPU: processor) and :meth:`_forward` (model), which
+    lets the runner prepare the next batch while the model runs this one.
+    """
 
     #: the adapter family (recorded in results)
     adapter = "base"
@@ -104,30 +121,58 @@ class ModelAdapter:
     # -- inference ----------------------------------------------------------
     def generate(self, requests: Sequence[GenerateRequest]) -> list[ModelOutput]:
         """Answer every request, in order.  Never raises for one bad sample."""
-        outputs: dict[str, ModelOutput] = {}
-        ready: list[tuple[GenerateRequest, list[Any]]] = []
+        return self.run(self.prepare(requests))
+
+    def prepare(self, requests: Sequence[GenerateRequest]) -> PreparedBatch:
+        """CPU work for a batch: decode images and run the processor.  Safe to call in a
+        background thread while the previous batch runs (the runner overlaps them)."""
+        batch = PreparedBatch(ids=[r.id for r in requests])
         for req in requests:
             try:
-                ready.append((req, [load_image(ref) for ref in req.images]))
+                images = [load_image(ref) for ref in req.images]
             except Exception as exc:  # noqa: BLE001 - recorded per sample, not swallowed
-                outputs[req.id] = ModelOutput(req.id, error=_describe(exc))
-        if ready:
+                batch.failures[req.id] = _describe(exc)
+                continue
+            batch.requests.append(req)
+            batch.images.append(images)
+        if batch.requests:
             try:
-                texts = self._generate_batch([r for r, _ in ready], [imgs for _, imgs in ready])
+                batch.inputs = self._preprocess(batch.requests, batch.images)
+            except Exception:  # noqa: BLE001 - run() retries sample by sample to find the culprit
+                batch.inputs = None
+        return batch
+
+    def run(self, batch: PreparedBatch) -> list[ModelOutput]:
+        """Model work for a prepared batch; a failure is isolated to its sample(s)."""
+        outputs = {sid: ModelOutput(sid, error=err) for sid, err in batch.failures.items()}
+        texts: list[str] | None = None
+        if batch.requests and batch.inputs is not None:
+            try:
+                texts = self._forward(batch.requests, batch.inputs)
             except Exception as exc:  # noqa: BLE001
-                if len(ready) == 1:
-                    req = ready[0][0]
-                    outputs[req.id] = ModelOutput(req.id, error=_describe(exc))
-                else:  # isolate the failing sample(s): retry one by one
-                    for req, imgs in ready:
-                        try:
-                            outputs[req.id] = ModelOutput(req.id, text=self._generate_batch([req], [imgs])[0])
-                        except Exception as one_exc:  # noqa: BLE001
-                            outputs[req.id] = ModelOutput(req.id, error=_describe(one_exc))
-            else:
-                for (req, _), text in zip(ready, texts):
+                if len(batch.requests) == 1:
+                    outputs[batch.requests[0].id] = ModelOutput(batch.requests[0].id, error=_describe(exc))
+                    return [outputs[sid] for sid in batch.ids]
+        if texts is not None:
+            outputs.update({req.id: ModelOutput(req.id, text=t) for req, t in zip(batch.requests, texts)})
+        else:  # isolate the failing sample(s): one by one
+            for req, imgs in zip(batch.requests, batch.images):
+                try:
+                    text = self._forward([req], self._preprocess([req], [imgs]))[0]
                     outputs[req.id] = ModelOutput(req.id, text=text)
-        return [outputs[r.id] for r in requests]
+                except Exception as exc:  # noqa: BLE001
+                    outputs[req.id] = ModelOutput(req.id, error=_describe(exc))
+        return [outputs[sid] for sid in batch.ids]
+
+    # -- what adapters implement ---------------------------------------------
+    def _preprocess(self, requests: Sequence[GenerateRequest], images: Sequence[list[Any]]) -> Any:
+        """Turn decoded images (and prompts) into model inputs on the CPU.  Default: the images."""
+        return images
+
+    def _forward(self, requests: Sequence[GenerateRequest], inputs: Any) -> list[str]:
+        """Run the model on prepared inputs; one string per request.  Default: ``_generate_batch``."""
+        return self._generate_batch(requests, inputs)
 
     def _generate_batch(self, requests: Sequence[GenerateRequest], images: Sequence[list[Any]]) -> list[str]:
+        """Simplest adapter hook: decoded images in, texts out (no CPU/model split)."""
         raise NotImplementedError

@@ -79,6 +79,30 @@ class HFAdapter(ModelAdapter):
         info["dtype"] = self.dtype_name
         self.fingerprint_info = info
 
+    def to_device(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """Move processor outputs to the model's device (non-blocking from pinned memory on CUDA);
+        pixel values take the model's dtype."""
+        cuda = self.device.startswith("cuda")
+        out = {}
+        for key, value in inputs.items():
+            if not hasattr(value, "to"):
+                continue
+            if cuda:
+                value = value.pin_memory().to(self.device, non_blocking=True)
+            else:
+                value = value.to(self.device)
+            if key == "pixel_values":
+                value = value.to(self.torch_dtype)
+            out[key] = value
+        return out
+
+    def generation_kwargs(self, gen: Any) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"max_new_tokens": gen.max_new_tokens, "num_beams": gen.num_beams,
+                                  "do_sample": gen.do_sample}
+        if gen.do_sample and gen.temperature:
+            kwargs["temperature"] = gen.temperature
+        return kwargs
+
     def info(self) -> dict[str, Any]:
         return {"device": self.device, "dtype": self.dtype_name, "n_parameters": self.n_parameters}
 

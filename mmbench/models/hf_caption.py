@@ -43,26 +43,22 @@ class HFCaptioner(HFAdapter):
                                        AutoTokenizer.from_pretrained(self.path, **kw))
         return processor
 
-    def _generate_batch(self, requests: Sequence[GenerateRequest], images: Sequence[list[Any]]) -> list[str]:
-        import torch
-
-        gen = requests[0].generation
+    def _preprocess(self, requests: Sequence[GenerateRequest], images: Sequence[list[Any]]) -> Any:
         prefixes = [r.prompt if r.prompt_is_prefix and r.prompt else None for r in requests]
         pil = [imgs[0] for imgs in images]
+        if any(prefixes):
+            self.tokenizer.padding_side = "left"
+            inputs = self.processor(images=pil, text=[p or "" for p in prefixes], padding=True, return_tensors="pt")
+        else:
+            inputs = self.processor(images=pil, return_tensors="pt")
+        return dict(inputs), prefixes
+
+    def _forward(self, requests: Sequence[GenerateRequest], inputs: Any) -> list[str]:
+        import torch
+
+        tensors, prefixes = inputs
         with torch.inference_mode():
-            if any(prefixes):
-                tok = self.tokenizer
-                tok.padding_side = "left"
-                inputs = self.processor(images=pil, text=[p or "" for p in prefixes], padding=True,
-                                        return_tensors="pt")
-            else:
-                inputs = self.processor(images=pil, return_tensors="pt")
-            inputs = {k: v.to(self.device) for k, v in inputs.items() if hasattr(v, "to")}
-            if "pixel_values" in inputs:
-                inputs["pixel_values"] = inputs["pixel_values"].to(self.torch_dtype)
-            out = self.model.generate(**inputs, max_new_tokens=gen.max_new_tokens, num_beams=gen.num_beams,
-                                      do_sample=gen.do_sample,
-                                      **({"temperature": gen.temperature} if gen.do_sample and gen.temperature else {}))
+            out = self.model.generate(**self.to_device(tensors), **self.generation_kwargs(requests[0].generation))
         texts = self.tokenizer.batch_decode(out, skip_special_tokens=True)
         result = []
         for text, prefix in zip(texts, prefixes):

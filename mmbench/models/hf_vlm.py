@@ -54,20 +54,16 @@ class HFVisionLanguageModel(HFAdapter):
         self.fingerprint_info["chat_template_sha256"] = hashlib.sha256(str(template).encode()).hexdigest()[:16]
         return super().fingerprint()
 
-    def _generate_batch(self, requests: Sequence[GenerateRequest], images: Sequence[list[Any]]) -> list[str]:
-        import torch
-
-        gen = requests[0].generation
+    def _preprocess(self, requests: Sequence[GenerateRequest], images: Sequence[list[Any]]) -> Any:
         texts = [self.render_prompt(r.prompt, len(imgs)) for r, imgs in zip(requests, images)]
         nested = self.model_type in _NESTED_IMAGES
         batch_images = [list(imgs) for imgs in images] if nested else [im for imgs in images for im in imgs]
+        return dict(self.processor(text=texts, images=batch_images, padding=True, return_tensors="pt"))
+
+    def _forward(self, requests: Sequence[GenerateRequest], inputs: Any) -> list[str]:
+        import torch
+
         with torch.inference_mode():
-            inputs = self.processor(text=texts, images=batch_images, padding=True, return_tensors="pt")
-            inputs = {k: v.to(self.device) for k, v in inputs.items() if hasattr(v, "to")}
-            if "pixel_values" in inputs:
-                inputs["pixel_values"] = inputs["pixel_values"].to(self.torch_dtype)
-            out = self.model.generate(**inputs, max_new_tokens=gen.max_new_tokens, num_beams=gen.num_beams,
-                                      do_sample=gen.do_sample,
-                                      **({"temperature": gen.temperature} if gen.do_sample and gen.temperature else {}))
+            out = self.model.generate(**self.to_device(inputs), **self.generation_kwargs(requests[0].generation))
         new_tokens = out[:, inputs["input_ids"].shape[1]:]
         return [t.strip() for t in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]

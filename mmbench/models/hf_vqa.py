@@ -37,40 +37,34 @@ class HFVQAModel(HFAdapter):
             raise MMBenchError(f"sample {req.id!r}: a VQA head needs a question")
         return text
 
-    def _generate_batch(self, requests: Sequence[GenerateRequest], images: Sequence[list[Any]]) -> list[str]:
+    def _preprocess(self, requests: Sequence[GenerateRequest], images: Sequence[list[Any]]) -> Any:
+        """Processor inputs per group of request indices (one group for ViLT; BLIP groups by length)."""
         questions = [self._question(r) for r in requests]
         pil = [imgs[0] for imgs in images]
         if self.classifier:
-            return self._classify(questions, pil)
-        groups: dict[int, list[int]] = defaultdict(list)
-        for i, q in enumerate(questions):
-            groups[len(self.tokenizer(q)["input_ids"])].append(i)
-        answers: list[str] = [""] * len(questions)
-        for idx in groups.values():
-            for i, text in zip(idx, self._generate([questions[i] for i in idx], [pil[i] for i in idx],
-                                                   requests[0].generation)):
-                answers[i] = text
+            groups = [list(range(len(questions)))]
+        else:
+            by_len: dict[int, list[int]] = defaultdict(list)
+            for i, q in enumerate(questions):
+                by_len[len(self.tokenizer(q)["input_ids"])].append(i)
+            groups = list(by_len.values())
+        return [(idx, dict(self.processor(images=[pil[i] for i in idx], text=[questions[i] for i in idx],
+                                          padding=True, truncation=self.classifier, return_tensors="pt")))
+                for idx in groups]
+
+    def _forward(self, requests: Sequence[GenerateRequest], inputs: Any) -> list[str]:
+        import torch
+
+        answers: list[str] = [""] * len(requests)
+        with torch.inference_mode():
+            for idx, tensors in inputs:
+                tensors = self.to_device(tensors)
+                if self.classifier:
+                    labels = self.model(**tensors).logits.argmax(-1).tolist()
+                    texts = [self.model.config.id2label[int(i)] for i in labels]
+                else:
+                    out = self.model.generate(**tensors, **self.generation_kwargs(requests[0].generation))
+                    texts = [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+                for i, text in zip(idx, texts):
+                    answers[i] = text
         return answers
-
-    def _generate(self, questions: list[str], images: list[Any], gen: Any) -> list[str]:
-        import torch
-
-        with torch.inference_mode():
-            inputs = self.processor(images=images, text=questions, padding=True, return_tensors="pt")
-            inputs = {k: v.to(self.device) for k, v in inputs.items() if hasattr(v, "to")}
-            inputs["pixel_values"] = inputs["pixel_values"].to(self.torch_dtype)
-            out = self.model.generate(**inputs, max_new_tokens=gen.max_new_tokens, num_beams=gen.num_beams,
-                                      do_sample=gen.do_sample)
-        return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
-
-    def _classify(self, questions: list[str], images: list[Any]) -> list[str]:
-        import torch
-
-        with torch.inference_mode():
-            inputs = self.processor(images=images, text=questions, padding=True, truncation=True,
-                                    return_tensors="pt")
-            inputs = {k: v.to(self.device) for k, v in inputs.items() if hasattr(v, "to")}
-            inputs["pixel_values"] = inputs["pixel_values"].to(self.torch_dtype)
-            logits = self.model(**inputs).logits
-        id2label = self.model.config.id2label
-        return [id2label[int(i)] for i in logits.argmax(-1).tolist()]
