@@ -72,6 +72,10 @@ def print_results(results: dict[str, Any]) -> None:
         table.caption = (f"{task['n_samples']} samples, {task['n_failed']} failed, {task['n_cached']} from cache · "
                          f"{task['timing']['samples_per_s']} samples/s · fingerprint {task['fingerprint']['hash']}")
         out.print(table)
+        if "batch_invariance" in task:
+            inv = task["batch_invariance"]
+            console.print(f"batch invariance: {inv['mismatches']} of {inv['n_checked']} outputs differ between "
+                          f"batch size 1 and {inv['batch_size']}", highlight=False)
         for warning in task["warnings"]:
             console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
         for failure in task["failures"][:5]:
@@ -86,7 +90,7 @@ def eval_command(
     tasks: Annotated[str, typer.Option(help="Comma-separated task names (`mmbench list tasks`).")]
     = "easyvqa_caption",
     adapter: Annotated[Optional[str], typer.Option(help="Force an adapter (hf-captioner, hf-vlm, ...).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Samples per model call.")] = 8,
+    batch_size: Annotated[str, typer.Option(help="Samples per model call, or 'auto' (largest that fits).")] = "8",
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
     limit: Annotated[Optional[int], typer.Option(help="Only the first N samples of each task (marked as a subset).")]
@@ -102,6 +106,8 @@ def eval_command(
     cache: Annotated[bool, typer.Option(help="Reuse and store finished samples (resume after a crash).")] = True,
     cache_dir: Annotated[Optional[str], typer.Option(help="Cache folder (default $MMBENCH_CACHE_DIR or "
                                                          "~/.cache/mmbench).")] = None,
+    check_batch_invariance: Annotated[bool, typer.Option(
+        help="Also run up to 16 samples per task at batch size 1 and report how many outputs differ.")] = False,
     trust_remote_code: Annotated[bool, typer.Option(help="Allow a checkpoint's own Python code to run.")] = False,
     revision: Annotated[Optional[str], typer.Option(help="Hub revision (commit sha) of --model.")] = None,
     model_arg: Annotated[Optional[list[str]], typer.Option(help="Extra adapter argument key=value (repeatable).")]
@@ -114,7 +120,7 @@ def eval_command(
         cfg = EvalConfig(model=model, tasks=task_names(tasks), adapter=adapter, batch_size=batch_size,
                          device=device, dtype=dtype, limit=limit, seed=seed, output=output, include=include or [],
                          on_error=on_error, tokenizer=tokenizer, trust_remote_code=trust_remote_code,
-                         cache=cache, cache_dir=cache_dir,
+                         cache=cache, cache_dir=cache_dir, check_batch_invariance=check_batch_invariance,
                          revision=revision, model_args=_parse_model_args(model_arg or []))
         progress, factory = _rich_progress()
         with progress:

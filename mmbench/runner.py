@@ -25,6 +25,7 @@ from mmbench.cache import PredictionCache, request_hash
 from mmbench.catalog import DEFAULT_MODEL, DEFAULT_TASKS, build_task, include_tasks
 from mmbench.errors import MMBenchError
 from mmbench.io import atomic_write_json, atomic_write_jsonl
+from mmbench.models.base import is_out_of_memory
 from mmbench.results import SCHEMA_VERSION, record_to_json
 from mmbench.tasks.base import Task, text_hash
 from mmbench.types import SampleRecord
@@ -39,7 +40,7 @@ class EvalConfig:
     model: str = DEFAULT_MODEL
     tasks: list[str] = field(default_factory=lambda: list(DEFAULT_TASKS))
     adapter: str | None = None
-    batch_size: int = 8
+    batch_size: int | str = 8  # or "auto"
     device: str = "auto"
     dtype: str = "auto"
     limit: int | None = None
@@ -51,6 +52,7 @@ class EvalConfig:
     meteor: bool | None = None
     cache: bool = True
     cache_dir: str | None = None
+    check_batch_invariance: bool = False
     trust_remote_code: bool = False
     revision: str | None = None
     model_args: dict[str, Any] = field(default_factory=dict)
@@ -85,8 +87,13 @@ def evaluate(config: EvalConfig | None = None, *, progress: ProgressFactory | No
         setattr(cfg, key, value)
     if cfg.on_error not in ("continue", "fail"):
         raise MMBenchError(f"--on-error must be 'continue' or 'fail', not {cfg.on_error!r}")
-    if cfg.batch_size < 1:
-        raise MMBenchError("--batch-size must be at least 1")
+    if cfg.batch_size != "auto":
+        try:
+            cfg.batch_size = int(cfg.batch_size)
+        except (TypeError, ValueError):
+            raise MMBenchError(f"--batch-size must be a whole number or 'auto', not {cfg.batch_size!r}") from None
+        if cfg.batch_size < 1:
+            raise MMBenchError("--batch-size must be at least 1")
     progress = progress or _no_progress
     for path in cfg.include:
         include_tasks(path)
@@ -150,7 +157,7 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
     advance = progress(f"{task.name} ({model.name})", len(samples))
     advance(len(errors) + n_cached)
     t_model = time.perf_counter()
-    timer = {"data_wait_s": 0.0, "forward_s": 0.0}
+    timer: dict[str, Any] = {"data_wait_s": 0.0, "forward_s": 0.0}
     for batch, outputs in _overlapped(model, pending, cfg.batch_size, timer):
         done = []
         for out in outputs:
@@ -166,6 +173,10 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
             raise MMBenchError(f"task {task.name}: sample {bad!r} failed: {errors[bad]}")
         advance(len(batch))
     model_s = time.perf_counter() - t_model
+    invariance = None
+    if cfg.check_batch_invariance:
+        invariance = check_batch_invariance(model, [requests[s.id] for s in samples if s.id in requests][:16],
+                                            int(timer["batch_size"]))
     predictions = [task.parse_output(raw[s.id]) if s.id in raw else None for s in samples]
     scoring = {"tokenizer": cfg.tokenizer, "meteor": cfg.meteor}
     t_score = time.perf_counter()
@@ -200,35 +211,80 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
         "metric_backends": {k: dict(v) for k, v in values.backend.items()},
         "warnings": warnings,
         "failures": _summarise_failures(errors),
-        "batch_size": cfg.batch_size,
+        "batch_size": timer["batch_size"],
+        "batch_size_requested": cfg.batch_size,
         "timing": {"wall_s": round(wall, 3), "inference_s": round(model_s, 3),
                    "model_s": round(timer["forward_s"], 3), "data_wait_s": round(timer["data_wait_s"], 3),
                    "score_s": round(score_s, 3),
                    "samples_per_s": round(len(pending) / model_s, 3) if pending and model_s > 0 else None},
         "memory": _memory(),
+        **({"batch_invariance": invariance} if invariance is not None else {}),
         "predictions": pred_rel,
     }
 
 
-def _overlapped(model: Any, requests: list[Any], batch_size: int, timer: dict[str, float]):
-    """Yield ``(batch, outputs)``; the next batch's CPU work (image decoding, processor) runs in a
-    background thread while the model runs the current one.  ``timer`` collects the time spent
-    waiting for data and in the model."""
-    batches = [requests[i:i + batch_size] for i in range(0, len(requests), batch_size)]
-    if not batches:
+def _overlapped(model: Any, requests: list[Any], batch_size: int | str, timer: dict[str, Any]):
+    """Yield ``(batch, outputs)`` in order.
+
+    The next batch's CPU work (image decoding, processor) runs in a background thread while
+    the model runs the current one; ``timer`` collects the time spent waiting for data and
+    in the model.  With ``batch_size="auto"`` the run starts large (64 on CUDA, 16 on CPU)
+    and halves on out-of-memory, retrying the same samples, so none is lost;
+    ``timer["batch_size"]`` is the size it settled on.
+    """
+    import torch
+
+    auto = batch_size == "auto"
+    size = (64 if torch.cuda.is_available() else 16) if auto else int(batch_size)
+    timer["batch_size"] = size
+    if not requests:
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmbench-prefetch") as pool:
-        future = pool.submit(model.prepare, batches[0])
-        for i, batch in enumerate(batches):
+        start = 0
+        future = pool.submit(model.prepare, requests[0:size])
+        while start < len(requests):
+            batch = requests[start:start + size]
             t0 = time.perf_counter()
             prepared = future.result()
             timer["data_wait_s"] += time.perf_counter() - t0
-            if i + 1 < len(batches):
-                future = pool.submit(model.prepare, batches[i + 1])
+            nxt = start + size
+            future = pool.submit(model.prepare, requests[nxt:nxt + size]) if nxt < len(requests) else None
             t0 = time.perf_counter()
-            outputs = model.run(prepared)
-            timer["forward_s"] += time.perf_counter() - t0
+            try:
+                outputs = model.run(prepared)
+            except Exception as exc:  # noqa: BLE001
+                if not is_out_of_memory(exc):
+                    raise
+                if not auto or size == 1:
+                    raise MMBenchError(f"out of memory at batch size {size}: use a smaller --batch-size or "
+                                       "--batch-size auto") from None
+                size //= 2
+                timer["batch_size"] = size
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                if future is not None:
+                    future.result()  # let the prefetch finish; its batch boundaries are stale
+                future = pool.submit(model.prepare, requests[start:start + size])
+                continue
+            finally:
+                timer["forward_s"] += time.perf_counter() - t0
             yield batch, outputs
+            start = nxt
+
+
+def check_batch_invariance(model: Any, requests: list[Any], batch_size: int) -> dict[str, Any]:
+    """Run ``requests`` one at a time and in batches of ``batch_size``; report how many outputs differ.
+
+    Greedy decoding should not depend on batch composition; when it does (padding bugs,
+    non-deterministic kernels), scores move with batch size and this says by how much.
+    """
+    single = [out for req in requests for out in model.generate([req])]
+    batched = [out for i in range(0, len(requests), max(batch_size, 2))
+               for out in model.generate(requests[i:i + max(batch_size, 2)])]
+    diffs = [(a.id, a.text, b.text) for a, b in zip(single, batched) if (a.text, a.error) != (b.text, b.error)]
+    return {"n_checked": len(requests), "batch_size": max(batch_size, 2), "mismatches": len(diffs),
+            "mismatch_rate": len(diffs) / len(requests) if requests else 0.0,
+            "examples": [{"id": i, "batch_1": a, "batched": b} for i, a, b in diffs[:5]]}
 
 
 def _memory() -> dict[str, Any]:

@@ -73,6 +73,12 @@ def hash_weights(directory: str | Path, full_limit_bytes: int = 2 << 30) -> dict
     return {"weights_sha256": h.hexdigest()[:16], "partial": partial, "bytes": total}
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA out-of-memory (or host MemoryError): a batch-size problem, not a sample's fault."""
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+
+
 def _describe(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, MMBenchError) else f"{exc.__class__.__name__}: {exc}"
 
@@ -150,6 +156,8 @@ class ModelAdapter:
             try:
                 texts = self._forward(batch.requests, batch.inputs)
             except Exception as exc:  # noqa: BLE001
+                if is_out_of_memory(exc):
+                    raise  # the runner shrinks the batch; no sample is at fault
                 if len(batch.requests) == 1:
                     outputs[batch.requests[0].id] = ModelOutput(batch.requests[0].id, error=_describe(exc))
                     return [outputs[sid] for sid in batch.ids]

@@ -1,0 +1,85 @@
+"""The inference engine: auto batch size with out-of-memory back-off, prefetch timing, batch invariance check."""
+
+import pytest
+
+from mmbench.catalog import MODELS
+from mmbench.errors import MMBenchError
+from mmbench.models.base import ModelAdapter
+from mmbench.runner import evaluate
+from tests.helpers import make_caption_task, read_jsonl
+
+
+class FakeOOM(RuntimeError):
+    pass
+
+
+FakeOOM.__name__ = "OutOfMemoryError"  # what torch.cuda.OutOfMemoryError is called
+
+
+class SmallMemoryModel(ModelAdapter):
+    """Raises an out-of-memory error for batches larger than 4; records batch sizes it ran."""
+
+    adapter = "test-small-memory"
+    seen: list[int] = []
+
+    def __init__(self, name, **kw):
+        super().__init__(name, device="cpu")
+
+    def _generate_batch(self, requests, images):
+        if len(requests) > 4:
+            raise FakeOOM("CUDA out of memory. Tried to allocate 2.00 GiB")
+        SmallMemoryModel.seen.append(len(requests))
+        return [f"caption {r.id}" for r in requests]
+
+
+class BatchDependentModel(ModelAdapter):
+    """Answers differently when batched (a padding bug, say)."""
+
+    adapter = "test-batch-dependent"
+
+    def __init__(self, name, **kw):
+        super().__init__(name, device="cpu")
+
+    def _generate_batch(self, requests, images):
+        return [f"{r.id} in a batch of {len(requests)}" for r in requests]
+
+
+MODELS.register("test-small-memory", SmallMemoryModel, description="test", replace=True)
+MODELS.register("test-batch-dependent", BatchDependentModel, description="test", replace=True)
+
+
+def test_auto_batch_size_backs_off_without_losing_samples(tmp_path):
+    tasks = make_caption_task(tmp_path, metric="coco-caption", n=11)
+    SmallMemoryModel.seen.clear()
+    res = evaluate(model="test-small-memory", tasks=["tiny_caption"], include=[str(tasks)], batch_size="auto",
+                   output=str(tmp_path / "run"), meteor=False)
+    task = res["tasks"]["tiny_caption"]
+    assert task["n_failed"] == 0 and task["batch_size"] == 4 and task["batch_size_requested"] == "auto"
+    assert sum(SmallMemoryModel.seen) == 11 and max(SmallMemoryModel.seen) == 4
+    preds = read_jsonl(tmp_path / "run" / task["predictions"])
+    assert [p["prediction"] for p in preds] == [f"caption img{i}" for i in range(11)]
+    assert set(task["timing"]) >= {"model_s", "data_wait_s", "inference_s", "samples_per_s"}
+    assert task["memory"]["peak_rss_mb"] > 0
+
+
+def test_fixed_batch_size_out_of_memory_is_a_clear_error(tmp_path):
+    tasks = make_caption_task(tmp_path, metric="coco-caption", n=6)
+    with pytest.raises(MMBenchError, match="out of memory at batch size 8"):
+        evaluate(model="test-small-memory", tasks=["tiny_caption"], include=[str(tasks)], batch_size=8,
+                 output=str(tmp_path / "run"), meteor=False)
+
+
+def test_bad_batch_size():
+    with pytest.raises(MMBenchError, match="whole number or 'auto'"):
+        evaluate(model="test-small-memory", tasks=["easyvqa_caption"], batch_size="lots")
+
+
+def test_check_batch_invariance_reports_mismatches(tmp_path):
+    tasks = make_caption_task(tmp_path, metric="coco-caption", n=6)
+    res = evaluate(model="test-batch-dependent", tasks=["tiny_caption"], include=[str(tasks)], batch_size=3,
+                   output=str(tmp_path / "run"), meteor=False, check_batch_invariance=True)
+    inv = res["tasks"]["tiny_caption"]["batch_invariance"]
+    assert inv["n_checked"] == 6 and inv["mismatches"] == 6 and inv["mismatch_rate"] == 1.0
+    res = evaluate(model="test-small-memory", tasks=["tiny_caption"], include=[str(tasks)], batch_size=4,
+                   output=str(tmp_path / "run2"), meteor=False, check_batch_invariance=True)
+    assert res["tasks"]["tiny_caption"]["batch_invariance"]["mismatches"] == 0
