@@ -132,6 +132,8 @@ def eval_command(
         console.print("[yellow]interrupted.[/] Finished batches are in the prediction cache: run the same "
                       "command again to resume." if cache else "[yellow]interrupted.[/]", soft_wrap=True)
         raise typer.Exit(130) from None
+    if results.get("rank", 0) != 0:
+        return  # under torchrun, rank 0 reports
     print_results(results)
     console.print(f"results: {results['config']['output']}/results.json", highlight=False)
 

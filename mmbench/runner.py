@@ -20,9 +20,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from mmbench import __version__
+from mmbench import __version__, distributed
 from mmbench.cache import PredictionCache, request_hash
 from mmbench.catalog import DEFAULT_MODEL, DEFAULT_TASKS, build_task, include_tasks
+from mmbench.distributed import DistContext
 from mmbench.errors import MMBenchError
 from mmbench.io import atomic_write_json, atomic_write_jsonl
 from mmbench.models.base import is_out_of_memory
@@ -103,8 +104,16 @@ def evaluate(config: EvalConfig | None = None, *, progress: ProgressFactory | No
 
     from mmbench.models.resolve import load_model
 
+    ctx = distributed.setup()
+    device = cfg.device
+    if ctx is not None and device == "auto":
+        import torch
+
+        device = f"cuda:{ctx.local_rank}" if torch.cuda.is_available() else "cpu"
+    if ctx is not None and not ctx.is_main:
+        progress = _no_progress
     t0 = time.perf_counter()
-    model = load_model(cfg.model, adapter=cfg.adapter, device=cfg.device, dtype=cfg.dtype, revision=cfg.revision,
+    model = load_model(cfg.model, adapter=cfg.adapter, device=device, dtype=cfg.dtype, revision=cfg.revision,
                        trust_remote_code=cfg.trust_remote_code, **cfg.model_args)
     load_s = time.perf_counter() - t0
     results: dict[str, Any] = {
@@ -115,6 +124,7 @@ def evaluate(config: EvalConfig | None = None, *, progress: ProgressFactory | No
         "model": {"name": model.name, "fingerprint": model.fingerprint(), **model.info()},
         "environment": _environment(),
         "seed": cfg.seed,
+        "n_processes": ctx.world_size if ctx else 1,
         "timing": {"model_load_s": round(load_s, 3)},
         "tasks": {},
     }
@@ -122,17 +132,22 @@ def evaluate(config: EvalConfig | None = None, *, progress: ProgressFactory | No
     results["cache"] = str(cache.path) if cache else None
     try:
         for task in tasks:
-            results["tasks"][task.name] = run_task(task, model, cfg, out_dir, progress, cache)
+            results["tasks"][task.name] = run_task(task, model, cfg, out_dir, progress, cache, ctx)
     finally:
         if cache is not None:
             cache.close()
     results["timing"]["wall_s"] = round(time.perf_counter() - t0, 3)
-    atomic_write_json(out_dir / "results.json", results)
+    if ctx is None or ctx.is_main:
+        atomic_write_json(out_dir / "results.json", results)
+    else:
+        results["rank"] = ctx.rank  # not written: only rank 0's results are the run's
     return results
 
 
 def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: ProgressFactory,
-             cache: PredictionCache | None = None) -> dict[str, Any]:
+             cache: PredictionCache | None = None, ctx: DistContext | None = None) -> dict[str, Any]:
+    """Evaluate one task; with ``ctx`` (several processes) each rank computes its shard and rank 0
+    scores and writes.  Other ranks return the task's entry without writing files."""
     t_start = time.perf_counter()
     samples = task.load_samples(limit=cfg.limit)
     if not samples:
@@ -151,14 +166,17 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
         hit = cache.get_many(model_hash, task_key, list(hashes.values()))
         raw.update({sid: hit[h] for sid, h in hashes.items() if h in hit})
     n_cached = len(raw)
+    if ctx is not None:
+        ctx.barrier()  # every rank has read the cache before any rank writes to it: same pending list everywhere
     # longest prompts first, so batches hold similar lengths (less padding); outputs are keyed by id
     pending = sorted((requests[s.id] for s in samples if s.id in requests and s.id not in raw),
                      key=lambda r: -len(r.prompt or r.question or ""))
-    advance = progress(f"{task.name} ({model.name})", len(samples))
+    mine = ctx.shard(pending) if ctx is not None else pending
+    advance = progress(f"{task.name} ({model.name})", len(errors) + n_cached + len(mine))
     advance(len(errors) + n_cached)
     t_model = time.perf_counter()
     timer: dict[str, Any] = {"data_wait_s": 0.0, "forward_s": 0.0}
-    for batch, outputs in _overlapped(model, pending, cfg.batch_size, timer):
+    for batch, outputs in _overlapped(model, mine, cfg.batch_size, timer):
         done = []
         for out in outputs:
             if out.ok:
@@ -173,6 +191,13 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
             raise MMBenchError(f"task {task.name}: sample {bad!r} failed: {errors[bad]}")
         advance(len(batch))
     model_s = time.perf_counter() - t_model
+    if ctx is not None:  # every rank gets every output; the merged dicts do not depend on rank order
+        for part in ctx.all_gather({"raw": raw, "errors": errors, "model_s": model_s}):
+            raw.update(part["raw"])
+            errors.update(part["errors"])
+            model_s = max(model_s, part["model_s"])
+    if ctx is not None and not ctx.is_main:
+        return {"family": task.family, "n_samples": len(samples), "rank": ctx.rank}  # rank 0 scores and writes
     invariance = None
     if cfg.check_batch_invariance:
         invariance = check_batch_invariance(model, [requests[s.id] for s in samples if s.id in requests][:16],
@@ -191,7 +216,8 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
             id=s.id, prompt_hash=text_hash(req.prompt) if req else None, raw_output=raw.get(s.id), prediction=pred,
             references=s.references, scores=scores, error=errors.get(s.id), meta=dict(s.meta)))
     pred_rel = f"predictions/{task.name}.jsonl"
-    atomic_write_jsonl(out_dir / pred_rel, (record_to_json(r) for r in records))
+    if ctx is None or ctx.is_main:
+        atomic_write_jsonl(out_dir / pred_rel, (record_to_json(r) for r in records))
     warnings = list(values.warnings)
     if cfg.limit is not None:
         warnings.append(f"--limit {cfg.limit}: scored on a subset; corpus metrics such as CIDEr-D (document "

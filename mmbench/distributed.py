@@ -1,0 +1,61 @@
+"""Sharding across processes with torch.distributed (torchrun, accelerate launch).
+
+Under ``torchrun --nproc-per-node N -m mmbench eval ...`` each process evaluates every
+N-th pending sample, the outputs are gathered on every rank, and rank 0 alone scores
+and writes the run folder.  Outputs are keyed by sample id, so the scored set and its
+order are those of a single-process run; only batch composition differs, which greedy
+decoding must not depend on (``--check-batch-invariance`` measures it).  GPUs use NCCL,
+CPUs gloo.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Sequence, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DistContext:
+    rank: int
+    world_size: int
+    local_rank: int
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, items: Sequence[T]) -> list[T]:
+        """This rank's share: every ``world_size``-th item starting at ``rank`` (balanced after length sorting)."""
+        return list(items[self.rank::self.world_size])
+
+    def all_gather(self, obj: Any) -> list[Any]:
+        import torch.distributed as dist
+
+        out: list[Any] = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def barrier(self) -> None:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def setup() -> DistContext | None:
+    """Join the process group started by torchrun/accelerate; None when running as one process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return None
+    import torch
+    import torch.distributed as dist
+
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(local_rank)
+        dist.init_process_group(backend)
+    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local_rank)

@@ -1,0 +1,34 @@
+"""torchrun with 2 CPU processes (gloo) gives the same results as 1 process."""
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.fixtures import tiny_models
+from tests.helpers import make_caption_task
+
+
+def _eval(args, env, launcher):
+    proc = subprocess.run([*launcher, "-m", "mmbench", "eval", *args], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_two_processes_equal_one(tmp_path):
+    tasks = make_caption_task(tmp_path, metric="coco-caption", n=9, bad_rows=True)
+    model = tiny_models.make_vit_gpt2_captioner(tmp_path / "ckpt")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    common = ["--model", model, "--tasks", "tiny_caption", "--include", str(tasks), "--batch-size", "2",
+              "--no-cache"]
+    _eval([*common, "--output", str(tmp_path / "one")], env, [sys.executable])
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    _eval([*common, "--output", str(tmp_path / "two")], env, torchrun)
+    one = json.loads((tmp_path / "one" / "results.json").read_text())
+    two = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert one["n_processes"] == 1 and two["n_processes"] == 2
+    t1, t2 = one["tasks"]["tiny_caption"], two["tasks"]["tiny_caption"]
+    assert t1["metrics"] == t2["metrics"] and t1["n_failed"] == t2["n_failed"] == 2
+    assert t1["fingerprint"]["hash"] == t2["fingerprint"]["hash"]
+    assert (tmp_path / "one" / "predictions" / "tiny_caption.jsonl").read_text() == \
+        (tmp_path / "two" / "predictions" / "tiny_caption.jsonl").read_text()
