@@ -1,0 +1,1 @@
+"""Metrics: pure functions over predictions and references (no model code here)."""
