@@ -54,6 +54,9 @@ MODELS.register("hf-captioner", "mmbench.models.hf_caption:HFCaptioner",
                 description="HF image captioners: BLIP, GIT, VisionEncoderDecoder (ViT+GPT-2); needs a path or hub id")
 MODELS.register("hf-vqa", "mmbench.models.hf_vqa:HFVQAModel",
                 description="HF VQA heads: BLIP-VQA (generative) and ViLT (classifier over its answer vocabulary)")
+MODELS.register("openai-chat", "mmbench.models.openai_api:OpenAIChatModel",
+                description="OpenAI-compatible chat endpoint with images (vLLM, SGLang, hosted): --model-arg "
+                            "base_url=http://HOST:PORT/v1 --model-arg model=NAME; key from $OPENAI_API_KEY")
 MODELS.register("hf-vlm", "mmbench.models.hf_vlm:HFVisionLanguageModel",
                 description="HF image-text-to-text VLMs with chat templates (LLaVA, Qwen-VL, Idefics3, SmolVLM)")
 

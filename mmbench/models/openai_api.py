@@ -1,10 +1,11 @@
 """Models behind an OpenAI-compatible chat-completions endpoint (vLLM, SGLang, hosted APIs).
 
 Each request becomes one ``POST {base_url}/chat/completions`` with a single user
-turn: one ``image_url`` part per image (a base64 PNG data URL of the decoded RGB
-image, so the server sees the same pixels a local adapter would), then one text
-part (the prompt, else the bare question).  Decoding is greedy (``temperature``
-0) unless the request samples; ``max_tokens`` is ``max_new_tokens``; ``n`` is 1;
+turn: one ``image_url`` part per image (a base64 data URL of the decoded RGB
+image, PNG unless ``image_format`` says otherwise, so the server sees the same
+pixels a local adapter would), then one text part (the prompt, else the bare
+question).  Decoding is greedy (``temperature`` 0) unless the request samples
+(beam search is refused: the API has none); ``max_tokens`` is ``max_new_tokens``; ``n`` is 1;
 a fixed ``seed`` is sent (servers that ignore it lose nothing).  The answer is
 ``choices[0].message.content``, stripped as the local adapters strip theirs.
 
@@ -45,14 +46,14 @@ from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from mmbench.errors import MMBenchError, ModelLoadError
-from mmbench.images import load_image
-from mmbench.models.base import ModelAdapter, _describe
+from mmbench.models.base import ModelAdapter, PreparedBatch, _describe
 from mmbench.types import GenerateRequest, ModelOutput
 
 #: fields of a GET /models entry that identify the served weights (``created`` changes on every restart)
 _MODEL_ID_FIELDS = ("id", "root", "parent", "revision", "owned_by")
 _IMAGE_FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "jpg": ("JPEG", "image/jpeg"),
                   "webp": ("WEBP", "image/webp")}
+_JITTER = random.Random()  # its own generator: the runner seeds the global one, and jitter should not repeat
 
 
 class RequestFailed(MMBenchError):
@@ -96,7 +97,7 @@ def backoff_delay(attempt: int, *, base: float, cap: float, retry_after: float |
     """
     if retry_after is not None:
         return min(retry_after, cap)
-    return min(cap, base * 2 ** attempt) * random.uniform(0.5, 1.0)
+    return min(cap, base * 2 ** attempt) * _JITTER.uniform(0.5, 1.0)
 
 
 def public_url(url: str) -> str:
@@ -114,8 +115,10 @@ class OpenAIChatModel(ModelAdapter):
 
     ``base_url`` defaults to the ``MMBENCH_API_BASE`` environment variable.
     ``model`` is the served model name; without it, the only model the server's
-    ``GET /models`` lists, else the adapter's ``name``.  ``concurrency`` requests
-    of a batch are in flight at once (use a ``--batch-size`` of at least that).
+    ``GET /models`` lists, else the adapter's ``name``.  That model's ``GET /models``
+    entry (id, root, revision...) goes into the fingerprint.  ``concurrency``
+    requests of a batch are in flight at once (use a ``--batch-size`` of at least
+    that).  ``backoff``/``max_backoff`` shape the retry delays (seconds).
     """
 
     adapter = "openai-chat"
@@ -128,9 +131,8 @@ class OpenAIChatModel(ModelAdapter):
         # device, dtype, revision and trust_remote_code are passed to every adapter; they mean nothing here.
         if unknown:
             raise ModelLoadError(f"unknown option(s) for the openai-chat adapter: {', '.join(sorted(unknown))}")
-        self.name = name
+        super().__init__(name, device="cpu", dtype=dtype)
         self.device = "remote"
-        self.dtype_name = dtype
         base_url = base_url or os.environ.get("MMBENCH_API_BASE")
         if not base_url:
             raise ModelLoadError("the openai-chat adapter needs an endpoint: --model-arg base_url=http://HOST:PORT/v1 "
@@ -145,23 +147,28 @@ class OpenAIChatModel(ModelAdapter):
         self.base_url = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
         self._query = f"?{parts.query}" if parts.query else ""  # e.g. api-version=...; never recorded
         self.api_key_env = str(api_key_env)
-        self.concurrency = int(concurrency)
-        self.max_retries = int(max_retries)
-        self.timeout = float(timeout)
-        self.backoff = float(backoff)
-        self.max_backoff = float(max_backoff)
-        self.seed = None if seed is None else int(seed)
+        try:
+            self.concurrency, self.max_retries = int(concurrency), int(max_retries)
+            self.timeout, self.backoff, self.max_backoff = float(timeout), float(backoff), float(max_backoff)
+            self.seed = None if seed is None else int(seed)
+        except (TypeError, ValueError) as exc:
+            raise ModelLoadError(f"bad numeric option for the openai-chat adapter: {exc}") from None
+        if self.concurrency < 1 or self.max_retries < 0 or self.timeout <= 0:
+            raise ModelLoadError("concurrency must be >= 1, max_retries >= 0 and timeout > 0")
         self.image_format = str(image_format).lower()
         if self.image_format not in _IMAGE_FORMATS:
             raise ModelLoadError(f"image_format must be one of {sorted(_IMAGE_FORMATS)}, not {image_format!r}")
-        if self.concurrency < 1 or self.max_retries < 0 or self.timeout <= 0:
-            raise ModelLoadError("concurrency must be >= 1, max_retries >= 0 and timeout > 0")
         listed = self._list_models()
         ids = [str(m.get("id")) for m in listed]
-        self.model = str(model) if model is not None else (ids[0] if len(ids) == 1 else name)
-        if ids and self.model not in ids:
-            raise ModelLoadError(f"{public_url(self.base_url)} serves {ids}, not {self.model!r}; "
-                                 f"pass --model-arg model=<one of them>")
+        if model is not None:  # may be an alias a gateway accepts without listing it
+            self.model = str(model)
+        elif len(ids) == 1:
+            self.model = ids[0]
+        elif not ids or name in ids:
+            self.model = name
+        else:
+            raise ModelLoadError(f"{public_url(self.base_url)} serves {ids}; choose one with "
+                                 "--model-arg model=<name>")
         server_model = next((m for m in listed if str(m.get("id")) == self.model), None)
         self.fingerprint_info = {
             "base_url": public_url(self.base_url),
@@ -186,10 +193,10 @@ class OpenAIChatModel(ModelAdapter):
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
-        key = os.environ.get(self.api_key_env)
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
         req = urllib.request.Request(self.base_url + route + self._query, data=body, headers=headers, method=method)
+        key = os.environ.get(self.api_key_env)
+        if key:  # "unredirected": urllib must not forward the key to wherever a redirect points
+            req.add_unredirected_header("Authorization", f"Bearer {key}")
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - http(s) checked
                 return resp.status, resp.headers, resp.read()
@@ -281,22 +288,43 @@ class OpenAIChatModel(ModelAdapter):
             payload["seed"] = self.seed
         return payload
 
-    def _answer(self, request: GenerateRequest) -> ModelOutput:
+    # The runner calls prepare() (base class: decode images, then _preprocess) in a background
+    # thread for the next batch while run() sends this one.
+    def _preprocess(self, requests: Sequence[GenerateRequest], images: Sequence[list[Any]]) -> list[Any]:
+        """One payload per request, or the exception that stopped it (never raises for one request)."""
+        payloads: list[Any] = []
+        for req, imgs in zip(requests, images):
+            try:
+                payloads.append(self.build_payload(req, imgs))
+            except Exception as exc:  # noqa: BLE001 - becomes that sample's error in run()
+                payloads.append(exc)
+        return payloads
+
+    def _send(self, request: GenerateRequest, payload: Any) -> ModelOutput:
         try:
-            images = [load_image(ref) for ref in request.images]
-            text = self._post(self.build_payload(request, images))
+            if isinstance(payload, BaseException):
+                raise payload
+            text = self._post(payload)
         except Exception as exc:  # noqa: BLE001 - recorded per sample, not swallowed
             return ModelOutput(request.id, error=self._redact(_describe(exc)))
         return ModelOutput(request.id, text=text)
 
-    def generate(self, requests: Sequence[GenerateRequest]) -> list[ModelOutput]:
-        """Answer every request, in order, ``concurrency`` at a time; one failure never affects the others."""
-        requests = list(requests)
-        if len(requests) <= 1 or self.concurrency == 1:
-            return [self._answer(r) for r in requests]
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests)),
-                                thread_name_prefix="mmbench-openai") as pool:
-            return list(pool.map(self._answer, requests))
+    def run(self, batch: PreparedBatch) -> list[ModelOutput]:
+        """Send a prepared batch, ``concurrency`` requests at a time; answers in request order.
+
+        Overrides the base class, whose whole-batch failure path would re-send every request
+        of the batch when one fails: here each request succeeds or fails on its own."""
+        outputs = {sid: ModelOutput(sid, error=err) for sid, err in batch.failures.items()}
+        payloads = batch.inputs if batch.inputs is not None else self._preprocess(batch.requests, batch.images)
+        jobs = list(zip(batch.requests, payloads))
+        if len(jobs) <= 1 or self.concurrency == 1:
+            results = [self._send(req, payload) for req, payload in jobs]
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.concurrency, len(jobs)),
+                                    thread_name_prefix="mmbench-openai") as pool:
+                results = list(pool.map(lambda job: self._send(*job), jobs))
+        outputs.update({out.id: out for out in results})
+        return [outputs[sid] for sid in batch.ids]
 
 
 def _transport_error(exc: BaseException, timeout: float) -> str:
