@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import random
 import time
@@ -130,12 +131,15 @@ def evaluate(config: EvalConfig | None = None, *, progress: ProgressFactory | No
     }
     cache = PredictionCache(cfg.cache_dir) if cfg.cache else None
     results["cache"] = str(cache.path) if cache else None
+    lock = _lock_output(out_dir) if ctx is None or ctx.is_main else None
     try:
         for task in tasks:
             results["tasks"][task.name] = run_task(task, model, cfg, out_dir, progress, cache, ctx)
     finally:
         if cache is not None:
             cache.close()
+        if lock is not None:
+            lock.close()
     results["timing"]["wall_s"] = round(time.perf_counter() - t0, 3)
     if ctx is None or ctx.is_main:
         atomic_write_json(out_dir / "results.json", results)
@@ -296,6 +300,27 @@ def _overlapped(model: Any, requests: list[Any], batch_size: int | str, timer: d
                 timer["forward_s"] += time.perf_counter() - t0
             yield batch, outputs
             start = nxt
+
+
+def _lock_output(out_dir: Path) -> Any:
+    """Hold an exclusive lock on the run folder, so two runs never interleave their files there."""
+    import fcntl
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(out_dir / ".mmbench.lock", "a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        owner = handle.read().strip() or "another process"
+        handle.close()
+        raise MMBenchError(f"the output folder {out_dir} is in use by a running evaluation ({owner}); "
+                           "choose another --output") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}")
+    handle.flush()
+    return handle
 
 
 def check_batch_invariance(model: Any, requests: list[Any], batch_size: int) -> dict[str, Any]:

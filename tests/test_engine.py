@@ -83,3 +83,19 @@ def test_check_batch_invariance_reports_mismatches(tmp_path):
     res = evaluate(model="test-small-memory", tasks=["tiny_caption"], include=[str(tasks)], batch_size=4,
                    output=str(tmp_path / "run2"), meteor=False, check_batch_invariance=True)
     assert res["tasks"]["tiny_caption"]["batch_invariance"]["mismatches"] == 0
+
+
+def test_two_runs_cannot_share_an_output_folder(tmp_path):
+    from mmbench.runner import _lock_output
+
+    held = _lock_output(tmp_path / "run")
+    try:
+        tasks = make_caption_task(tmp_path, metric="coco-caption", n=2)
+        with pytest.raises(MMBenchError, match=r"in use by a running evaluation \(pid \d+\)"):
+            evaluate(model="test-small-memory", tasks=["tiny_caption"], include=[str(tasks)],
+                     output=str(tmp_path / "run"), meteor=False)
+    finally:
+        held.close()
+    res = evaluate(model="test-small-memory", tasks=["tiny_caption"], include=[str(tasks)],
+                   output=str(tmp_path / "run"), meteor=False)  # free again once the holder is gone
+    assert res["tasks"]["tiny_caption"]["n_failed"] == 0

@@ -60,10 +60,11 @@ def test_batch_size_does_not_change_captions(tmp_path, vit_gpt2):
 @pytest.mark.parametrize("builder", ["make_blip_captioner", "make_git_captioner"])
 def test_other_captioner_families(tmp_path, builder):
     ckpt = getattr(tiny_models, builder)(tmp_path / "ckpt")
-    res = _run(tmp_path, ckpt, batch_size=3)
+    res = _run(tmp_path, ckpt, batch_size=3, check_batch_invariance=True, cache=False)
     task = res["tasks"]["tiny_caption"]
     assert task["n_failed"] == 0, task["failures"]
     assert res["model"]["fingerprint"]["adapter"] == "hf-captioner"
+    assert task["batch_invariance"]["mismatches"] == 0  # batch 1 vs batch 3 give the same captions
 
 
 @pytest.mark.parametrize("builder", ["make_llava", "make_idefics3"])
