@@ -106,6 +106,7 @@ def eval_command(
     cache: Annotated[bool, typer.Option(help="Reuse and store finished samples (resume after a crash).")] = True,
     cache_dir: Annotated[Optional[str], typer.Option(help="Cache folder (default $MMBENCH_CACHE_DIR or "
                                                          "~/.cache/mmbench).")] = None,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (HF adapters).")] = False,
     check_batch_invariance: Annotated[bool, typer.Option(
         help="Also run up to 16 samples per task at batch size 1 and report how many outputs differ.")] = False,
     trust_remote_code: Annotated[bool, typer.Option(help="Allow a checkpoint's own Python code to run.")] = False,
@@ -120,7 +121,7 @@ def eval_command(
         cfg = EvalConfig(model=model, tasks=task_names(tasks), adapter=adapter, batch_size=batch_size,
                          device=device, dtype=dtype, limit=limit, seed=seed, output=output, include=include or [],
                          on_error=on_error, tokenizer=tokenizer, trust_remote_code=trust_remote_code,
-                         cache=cache, cache_dir=cache_dir, check_batch_invariance=check_batch_invariance,
+                         cache=cache, cache_dir=cache_dir, check_batch_invariance=check_batch_invariance, compile=compile,
                          revision=revision, model_args=_parse_model_args(model_arg or []))
         progress, factory = _rich_progress()
         with progress:

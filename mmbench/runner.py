@@ -55,6 +55,7 @@ class EvalConfig:
     cache: bool = True
     cache_dir: str | None = None
     check_batch_invariance: bool = False
+    compile: bool = False
     trust_remote_code: bool = False
     revision: str | None = None
     model_args: dict[str, Any] = field(default_factory=dict)
@@ -115,7 +116,8 @@ def evaluate(config: EvalConfig | None = None, *, progress: ProgressFactory | No
         progress = _no_progress
     t0 = time.perf_counter()
     model = load_model(cfg.model, adapter=cfg.adapter, device=device, dtype=cfg.dtype, revision=cfg.revision,
-                       trust_remote_code=cfg.trust_remote_code, **cfg.model_args)
+                       trust_remote_code=cfg.trust_remote_code,
+                       **({"compile": True} if cfg.compile else {}), **cfg.model_args)
     load_s = time.perf_counter() - t0
     results: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,

@@ -14,7 +14,7 @@ class HFAdapter(ModelAdapter):
 
     def __init__(self, name: str, *, path: str | None = None, device: str = "auto", dtype: str = "auto",
                  revision: str | None = None, trust_remote_code: bool = False, peft_adapter: str | None = None,
-                 **kwargs: Any):
+                 compile: bool = False, **kwargs: Any):
         super().__init__(name, device=device, dtype=dtype)
         if not path:
             raise ModelLoadError(f"adapter {self.adapter!r} needs a checkpoint: pass --model <dir or hub id>")
@@ -25,6 +25,12 @@ class HFAdapter(ModelAdapter):
         self.dtype_name = str(self.torch_dtype).replace("torch.", "")
         self.extra = kwargs
         self._load(peft_adapter)
+        if compile:
+            import torch
+
+            # dynamic shapes: batch and sequence lengths vary; outputs are unchanged, only speed differs
+            self.model.forward = torch.compile(self.model.forward, dynamic=True)
+            self.fingerprint_info["compiled"] = True
 
     # -- hooks --------------------------------------------------------------
     def model_class(self, config: Any) -> Any:
