@@ -53,6 +53,10 @@ class HFAdapter(ModelAdapter):
     def _load(self, peft_adapter: str | None) -> None:
         from transformers import AutoConfig
 
+        from transformers.utils import logging as hf_logging
+
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # mmbench shows its own progress; restore the user's setting after
         try:
             config = AutoConfig.from_pretrained(self.path, **self._hub_kwargs())
             cls = self.model_class(config)
@@ -62,6 +66,9 @@ class HFAdapter(ModelAdapter):
             raise
         except (OSError, ValueError, KeyError) as exc:
             raise ModelLoadError(f"cannot load {self.path!r} with {self.adapter}: {exc}") from None
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
         info: dict[str, Any] = {"path": self.path, "model_type": getattr(config, "model_type", None),
                                 "class": cls.__name__}
         if Path(self.path).is_dir():
