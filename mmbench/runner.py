@@ -115,9 +115,11 @@ def evaluate(config: EvalConfig | None = None, *, progress: ProgressFactory | No
     if ctx is not None and not ctx.is_main:
         progress = _no_progress
     t0 = time.perf_counter()
+    loaded = progress(f"loading model {cfg.model}", 1)
     model = load_model(cfg.model, adapter=cfg.adapter, device=device, dtype=cfg.dtype, revision=cfg.revision,
                        trust_remote_code=cfg.trust_remote_code,
                        **({"compile": True} if cfg.compile else {}), **cfg.model_args)
+    loaded(1)
     load_s = time.perf_counter() - t0
     results: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
