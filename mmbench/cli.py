@@ -14,11 +14,13 @@ from rich.table import Table
 
 from mmbench import __version__
 from mmbench.errors import MMBenchError
+from mmbench.leaderboard.cli import leaderboard_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
                   help="mmbench: evaluate vision-language models with numbers you can trust.")
 score_app = typer.Typer(help="Re-score prediction files without running a model.")
 app.add_typer(score_app, name="score")
+app.add_typer(leaderboard_app, name="leaderboard")
 console = Console(stderr=True)
 out = Console()
 
@@ -85,10 +87,11 @@ def print_results(results: dict[str, Any]) -> None:
 
 @app.command("eval")
 def eval_command(
-    model: Annotated[str, typer.Option(help="Registered model name, local checkpoint/LoRA directory, or hub id.")]
-    = "easyvqa-captioner",
-    tasks: Annotated[str, typer.Option(help="Comma-separated task names (`mmbench list tasks`).")]
-    = "easyvqa_caption",
+    model: Annotated[Optional[str], typer.Option(
+        help="Registered model name, local checkpoint/LoRA directory, or hub id. Without --model and --tasks: "
+             "the default run (each reference model on its easy-VQA task).")] = None,
+    tasks: Annotated[Optional[str], typer.Option(help="Comma-separated task names (`mmbench list tasks`).")]
+    = None,
     adapter: Annotated[Optional[str], typer.Option(help="Force an adapter (hf-captioner, hf-vlm, ...).")] = None,
     batch_size: Annotated[str, typer.Option(help="Samples per model call, or 'auto' (largest that fits).")] = "8",
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
@@ -115,17 +118,20 @@ def eval_command(
     = None,
 ) -> None:
     """Evaluate a model on tasks; write results.json and predictions/ to the run folder."""
-    from mmbench.runner import EvalConfig, evaluate, task_names
+    from mmbench.runner import EvalConfig, evaluate, evaluate_default_suite, task_names
 
+    default_run = model is None and tasks is None
     try:
-        cfg = EvalConfig(model=model, tasks=task_names(tasks), adapter=adapter, batch_size=batch_size,
+        if not default_run and (model is None or tasks is None):
+            raise MMBenchError("pass both --model and --tasks (or neither, for the default run)")
+        cfg = EvalConfig(model=model or "", tasks=task_names(tasks or ""), adapter=adapter, batch_size=batch_size,
                          device=device, dtype=dtype, limit=limit, seed=seed, output=output, include=include or [],
                          on_error=on_error, tokenizer=tokenizer, trust_remote_code=trust_remote_code,
                          cache=cache, cache_dir=cache_dir, check_batch_invariance=check_batch_invariance, compile=compile,
                          revision=revision, model_args=_parse_model_args(model_arg or []))
         progress, factory = _rich_progress()
         with progress:
-            results = evaluate(cfg, progress=factory)
+            runs = evaluate_default_suite(cfg, progress=factory) if default_run else [evaluate(cfg, progress=factory)]
     except MMBenchError as exc:
         _fail(exc)
         return
@@ -133,10 +139,11 @@ def eval_command(
         console.print("[yellow]interrupted.[/] Finished batches are in the prediction cache: run the same "
                       "command again to resume." if cache else "[yellow]interrupted.[/]", soft_wrap=True)
         raise typer.Exit(130) from None
-    if results.get("rank", 0) != 0:
-        return  # under torchrun, rank 0 reports
-    print_results(results)
-    console.print(f"results: {results['config']['output']}/results.json", highlight=False)
+    for results in runs:
+        if results.get("rank", 0) != 0:
+            return  # under torchrun, rank 0 reports
+        print_results(results)
+        console.print(f"results: {results['config']['output']}/results.json", highlight=False)
 
 
 @app.command("list")
