@@ -53,26 +53,36 @@ def read_predictions(path: str | Path) -> dict[str, tuple[str | None, str]]:
     return out
 
 
-def read_caption_references(path: str | Path) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
+def _read_keyed(path: str | Path, parse: Any) -> dict[str, Any]:
+    """id -> ``parse(obj, where, sid)`` for every line; duplicate ids and empty files are errors."""
+    out: dict[str, Any] = {}
     lines: dict[str, str] = {}
     for lineno, obj in read_jsonl(path):
         where = f"{path}:{lineno}"
         sid = _line_id(obj, where)
         if sid in out:
             raise DataError(f"duplicate id (first at {lines[sid]})", source=where, sample_id=sid)
-        refs = obj.get("references")
-        if not isinstance(refs, list) or not refs:
-            raise DataError("references must be a non-empty list of strings", source=where, sample_id=sid,
-                            field="references")
-        for i, r in enumerate(refs):
-            if not isinstance(r, str):
-                raise DataError(f"reference {i} is {type(r).__name__}, not a string", source=where,
-                                sample_id=sid, field="references")
-        out[sid], lines[sid] = refs, where
+        out[sid], lines[sid] = parse(obj, where, sid), where
     if not out:
         raise DataError("no references (the file is empty)", source=str(path))
     return out
+
+
+def _string_list(obj: dict, key: str, what: str, where: str, sid: str) -> list[str]:
+    values = obj.get(key)
+    if isinstance(values, list) and key == "answers":
+        values = [v.get("answer") if isinstance(v, dict) else v for v in values]
+    if not isinstance(values, list) or not values:
+        raise DataError(f"{key} must be a non-empty list of strings", source=where, sample_id=sid, field=key)
+    for i, v in enumerate(values):
+        if not isinstance(v, str):
+            raise DataError(f"{what} {i} is {type(v).__name__}, not a string", source=where, sample_id=sid,
+                            field=key)
+    return values
+
+
+def read_caption_references(path: str | Path) -> dict[str, list[str]]:
+    return _read_keyed(path, lambda obj, where, sid: _string_list(obj, "references", "reference", where, sid))
 
 
 def align(predictions: dict[str, tuple[str | None, str]], references: dict[str, Any], pred_path: Any,
@@ -114,33 +124,15 @@ def score_captioning(predictions: str | Path, references: str | Path | None = No
 
 def read_vqa_references(path: str | Path, answers_per_question: int | None = 10) -> dict[str, dict[str, Any]]:
     """id -> {"answers", "answer_type", "question_type"}; every line must have ``answers_per_question`` answers."""
-    out: dict[str, dict[str, Any]] = {}
-    lines: dict[str, str] = {}
-    for lineno, obj in read_jsonl(path):
-        where = f"{path}:{lineno}"
-        sid = _line_id(obj, where)
-        if sid in out:
-            raise DataError(f"duplicate id (first at {lines[sid]})", source=where, sample_id=sid)
-        answers = obj.get("answers")
-        if isinstance(answers, list):
-            answers = [a.get("answer") if isinstance(a, dict) else a for a in answers]
-        if not isinstance(answers, list) or not answers:
-            raise DataError("answers must be a non-empty list of strings", source=where, sample_id=sid,
-                            field="answers")
-        for i, a in enumerate(answers):
-            if not isinstance(a, str):
-                raise DataError(f"answer {i} is {type(a).__name__}, not a string", source=where, sample_id=sid,
-                                field="answers")
+    def parse(obj: dict, where: str, sid: str) -> dict[str, Any]:
+        answers = _string_list(obj, "answers", "answer", where, sid)
         if answers_per_question and len(answers) != answers_per_question:
             raise DataError(f"expected {answers_per_question} answers, got {len(answers)} "
                             "(--answers-per-question 0 accepts any number)", source=where, sample_id=sid,
                             field="answers")
-        out[sid] = {"answers": answers, "answer_type": obj.get("answer_type"),
-                    "question_type": obj.get("question_type")}
-        lines[sid] = where
-    if not out:
-        raise DataError("no references (the file is empty)", source=str(path))
-    return out
+        return {"answers": answers, "answer_type": obj.get("answer_type"), "question_type": obj.get("question_type")}
+
+    return _read_keyed(path, parse)
 
 
 def score_vqa_files(predictions: str | Path, references: str | Path, *,

@@ -32,9 +32,18 @@ class HFAdapter(ModelAdapter):
             self.model.forward = torch.compile(self.model.forward, dynamic=True)
             self.fingerprint_info["compiled"] = True
 
+    #: the transformers Auto class used when config.json names no importable architecture
+    auto_class = "AutoModelForImageTextToText"
+
     # -- hooks --------------------------------------------------------------
     def model_class(self, config: Any) -> Any:
-        raise NotImplementedError
+        """The class named by ``config.architectures`` (what save_pretrained recorded), else ``auto_class``."""
+        import transformers
+
+        for arch in getattr(config, "architectures", None) or []:
+            if hasattr(transformers, arch):
+                return getattr(transformers, arch)
+        return getattr(transformers, self.auto_class)
 
     def load_processor(self) -> Any:
         from transformers import AutoProcessor

@@ -22,11 +22,7 @@ class HFCaptioner(HFAdapter):
 
         if config.model_type == "vision-encoder-decoder":
             return transformers.VisionEncoderDecoderModel
-        archs = getattr(config, "architectures", None) or []
-        for arch in archs:
-            if hasattr(transformers, arch):
-                return getattr(transformers, arch)
-        return transformers.AutoModelForImageTextToText
+        return super().model_class(config)
 
     def load_processor(self) -> Any:
         from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer

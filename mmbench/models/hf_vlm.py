@@ -22,14 +22,8 @@ class HFVisionLanguageModel(HFAdapter):
     adapter = "hf-vlm"
 
     def model_class(self, config: Any) -> Any:
-        import transformers
-
         self.model_type = config.model_type
-        archs = getattr(config, "architectures", None) or []
-        for arch in archs:
-            if hasattr(transformers, arch):
-                return getattr(transformers, arch)
-        return transformers.AutoModelForImageTextToText
+        return super().model_class(config)
 
     def load_processor(self) -> Any:
         processor = super().load_processor()

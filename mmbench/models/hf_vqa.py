@@ -20,16 +20,13 @@ from mmbench.types import GenerateRequest
 class HFVQAModel(HFAdapter):
     adapter = "hf-vqa"
 
-    def model_class(self, config: Any) -> Any:
-        import transformers
+    auto_class = "AutoModelForVisualQuestionAnswering"
 
-        archs = getattr(config, "architectures", None) or []
-        for arch in archs:
-            if hasattr(transformers, arch):
-                self.classifier = "Vilt" in arch or not hasattr(getattr(transformers, arch), "generate")
-                return getattr(transformers, arch)
-        self.classifier = config.model_type == "vilt"
-        return transformers.AutoModelForVisualQuestionAnswering
+    def model_class(self, config: Any) -> Any:
+        cls = super().model_class(config)
+        # ViLT classifies over its answer vocabulary (config.id2label); BLIP-VQA generates
+        self.classifier = config.model_type == "vilt" or cls.__name__.startswith("Vilt")
+        return cls
 
     def _question(self, req: GenerateRequest) -> str:
         text = req.question if req.question is not None else req.prompt
