@@ -37,6 +37,10 @@ METRICS.register("vqa-accuracy", "mmbench.metrics.vqa:score_vqa",
 METRICS.register("exact-match", "mmbench.metrics.vqa:exact_match",
                  description="exact match after the official VQA answer normalisation (single-answer data)",
                  sample_fields={"answer_types": "answer_type"})
+METRICS.register("multiple-choice", "mmbench.metrics.vqa:score_multiple_choice",
+                 description="multiple-choice accuracy (option letter or text parsed from the output; "
+                             "unparseable answers are wrong and counted, never guessed)",
+                 sample_fields={"choices": "choices"})
 
 # ---------------------------------------------------------------- task families
 FAMILIES = Registry("task family", "mmbench.task_families")
@@ -62,6 +66,11 @@ MODELS.register("hf-vlm", "mmbench.models.hf_vlm:HFVisionLanguageModel",
 
 DEFAULT_MODEL = "easyvqa-captioner"
 DEFAULT_TASKS = ("easyvqa_caption",)
+#: what `mmbench eval` runs with no --model and no --tasks: each reference model on its easy-VQA task
+DEFAULT_SUITE: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("easyvqa-captioner", ("easyvqa_caption",)),
+    ("easyvqa-vilt", ("easyvqa_vqa",)),
+)
 
 
 # ---------------------------------------------------------------- tasks

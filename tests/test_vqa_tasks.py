@@ -130,3 +130,30 @@ def test_prompt_snapshots():
         SNAPSHOTS.write_text(json.dumps(rendered, indent=2, sort_keys=True) + "\n")
     stored = json.loads(SNAPSHOTS.read_text())
     assert rendered == stored
+
+
+def test_multiple_choice_task_counts_unparseable(tmp_path):
+    data = tmp_path / "mc.jsonl"
+    img = tmp_path / "a.png"
+    img.write_bytes(_png(3))
+    rows = [{"question_id": "q1", "image": "a.png", "question": "Which animal?", "answers": ["dog"],
+             "choices": ["cat", "dog"]},
+            {"question_id": "q2", "image": "a.png", "question": "Which colour?", "answers": ["A"],
+             "choices": ["red", "blue"]},
+            {"question_id": "q3", "image": "a.png", "question": "Which shape?", "answers": ["circle"],
+             "choices": ["circle", "square"]}]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "mc.yaml").write_text(textwrap.dedent("""
+        name: tiny_mc
+        family: vqa
+        dataset: {path: json, data_files: mc.jsonl, split: train}
+        prompt: "{question}\\n{options}\\nAnswer with the option's letter."
+        metrics: [multiple-choice]
+    """))
+    include_tasks(tmp_path / "mc.yaml")
+    task = build_task("tiny_mc")
+    samples = task.load_samples()
+    assert task.build_request(samples[0], None).prompt == "Which animal?\nA. cat\nB. dog\nAnswer with the option's letter."
+    values = task.score(samples, ["The answer is B.", "blue", "A or B"], {})
+    assert values.corpus["mc_accuracy"] == pytest.approx(1 / 3)  # B right; "blue" is B, not A; "A or B" unparseable
+    assert values.corpus["unparseable"] == 1.0

@@ -378,3 +378,25 @@ def multiple_choice_accuracy(outputs: Sequence[str], options_list: Sequence[Sequ
     return MetricValues(corpus={"mc_accuracy": _mean([s["mc_accuracy"] for s in per_sample]),
                                 "unparseable": sum(s["unparseable"] for s in per_sample)},
                         per_sample=tuple(per_sample))
+
+
+def score_multiple_choice(predictions: Sequence[str], answers: Sequence[Sequence[str]], *,
+                          choices: Sequence[Sequence[str]]) -> MetricValues:
+    """Task-facing multiple choice: ``answers[i][0]`` is the correct option, as its text or its letter.
+
+    >>> score_multiple_choice(["(B)"], [["dog"]], choices=[["cat", "dog"]]).corpus["mc_accuracy"]
+    1.0
+    """
+    _check_lengths(predictions=predictions, answers=answers, choices=choices)
+    correct = []
+    for i, (refs, options) in enumerate(zip(answers, choices)):
+        if not refs or not options:
+            raise ValueError(f"item {i}: needs a correct answer and options")
+        key = refs[0].strip()
+        if key in options:
+            correct.append(list(options).index(key))
+        elif len(key) == 1 and key.upper() in _LETTERS[:len(options)]:
+            correct.append(_LETTERS.index(key.upper()))
+        else:
+            raise ValueError(f"item {i}: correct answer {key!r} is neither an option nor an option letter")
+    return multiple_choice_accuracy(predictions, choices, correct)

@@ -70,15 +70,20 @@ class VQATask(Task):
                                 field=self.column("answers"))
         except DataError as exc:
             return Sample(id=sid, error=str(exc))
-        meta = {k: self.value(row, k) for k in ("answer_type", "question_type") if self.value(row, k) is not None}
+        meta = {k: self.value(row, k) for k in ("answer_type", "question_type", "choices")
+                if self.value(row, k) is not None}
         return Sample(id=sid, images=(image,), text=question, references=tuple(answers), meta=meta)
 
     def prompt_for(self, model_name: str | None) -> str | None:
         return super().prompt_for(model_name) or DEFAULT_PROMPT
 
     def build_request(self, sample: Sample, model_name: str | None) -> GenerateRequest:
+        """The prompt template may use ``{question}`` and, for multiple choice, ``{options}``
+        (lines "A. first", "B. second", ...)."""
         template = self.prompt_for(model_name)
-        return GenerateRequest(id=sample.id, images=sample.images, prompt=template.format(question=sample.text),
+        options = "\n".join(f"{chr(65 + i)}. {o}" for i, o in enumerate(sample.meta.get("choices") or ()))
+        return GenerateRequest(id=sample.id, images=sample.images,
+                               prompt=template.format(question=sample.text, options=options),
                                question=sample.text, generation=self.config.generation)
 
     def parse_output(self, text: str) -> str:
