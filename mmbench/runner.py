@@ -152,6 +152,21 @@ def evaluate(config: EvalConfig | None = None, *, progress: ProgressFactory | No
     return results
 
 
+def evaluate_default_suite(config: EvalConfig | None = None, *, progress: ProgressFactory | None = None
+                           ) -> list[dict[str, Any]]:
+    """The offline default run: each reference model on its easy-VQA task (``catalog.DEFAULT_SUITE``),
+    with the other settings of ``config``; run folders ``<output>/<model>``."""
+    from mmbench.catalog import DEFAULT_SUITE
+
+    base = config or EvalConfig()
+    root = Path(base.output or default_output_dir("default"))
+    runs = []
+    for model, tasks in DEFAULT_SUITE:
+        cfg = EvalConfig(**{**asdict(base), "model": model, "tasks": list(tasks), "output": str(root / model)})
+        runs.append(evaluate(cfg, progress=progress))
+    return runs
+
+
 def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: ProgressFactory,
              cache: PredictionCache | None = None, ctx: DistContext | None = None) -> dict[str, Any]:
     """Evaluate one task; with ``ctx`` (several processes) each rank computes its shard and rank 0

@@ -64,7 +64,8 @@ def test_unknown_task_suggests(tmp_path):
 
 
 def test_unknown_model_is_a_clear_error(tmp_path):
-    result = runner.invoke(app, ["eval", "--model", "not a model", "--output", str(tmp_path / "r")])
+    result = runner.invoke(app, ["eval", "--model", "not a model", "--tasks", "easyvqa_caption",
+                                 "--output", str(tmp_path / "r")])
     assert result.exit_code == 2
     assert "not a registered model" in result.output
 
@@ -74,7 +75,7 @@ def test_uncached_hub_model_fails_at_once_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     t0 = time.perf_counter()
     result = runner.invoke(app, ["eval", "--model", "Salesforce/blip-image-captioning-base",
-                                 "--output", str(tmp_path / "r")])
+                                 "--tasks", "easyvqa_caption", "--output", str(tmp_path / "r")])
     assert time.perf_counter() - t0 < 10
     assert result.exit_code == 2
     assert "not in the local Hugging Face cache" in result.output and "offline" in result.output
@@ -84,7 +85,8 @@ def test_remote_code_needs_opt_in(tmp_path):
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
     (ckpt / "config.json").write_text(json.dumps({"model_type": "custom", "auto_map": {"AutoModel": "m.Model"}}))
-    result = runner.invoke(app, ["eval", "--model", str(ckpt), "--output", str(tmp_path / "r")])
+    result = runner.invoke(app, ["eval", "--model", str(ckpt), "--tasks", "easyvqa_caption",
+                                 "--output", str(tmp_path / "r")])
     assert result.exit_code == 2
     assert "--trust-remote-code" in result.output
 
@@ -93,3 +95,19 @@ def test_python_module_entry_point(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mmbench", "list", "metrics"], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0 and "coco-caption" in proc.stdout
+
+
+def test_default_run_evaluates_each_reference_model_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = runner.invoke(app, ["eval", "--limit", "24", "--output", str(tmp_path / "default")])
+    assert result.exit_code == 0, result.output
+    cap = json.loads((tmp_path / "default" / "easyvqa-captioner" / "results.json").read_text())
+    vqa = json.loads((tmp_path / "default" / "easyvqa-vilt" / "results.json").read_text())
+    assert cap["tasks"]["easyvqa_caption"]["metrics"]["CIDEr-D"] > 3.0  # the reference captioner works
+    assert vqa["tasks"]["easyvqa_vqa"]["metrics"]["exact_match"] > 0.8
+    assert "easyvqa_caption" in result.output and "easyvqa_vqa" in result.output
+
+
+def test_model_without_tasks_is_an_error():
+    result = runner.invoke(app, ["eval", "--model", "easyvqa-captioner"])
+    assert result.exit_code == 2 and "pass both --model and --tasks" in result.output
