@@ -54,6 +54,15 @@ MODELS = Registry("model", "mmbench.models")
 MODELS.register("easyvqa-captioner", "mmbench.models.hf_caption:HFCaptioner",
                 description="reference captioner (ViT+GPT-2, ~1 MB) trained on easy-VQA; the default model",
                 path=str(ASSETS_DIR / "models" / "easyvqa-captioner"))
+MODELS.register("easyvqa-vilt", "mmbench.models.hf_vqa:HFVQAModel",
+                description="reference VQA model (tiny ViLT classifier over easy-VQA's 13 answers); default VQA model",
+                path=str(ASSETS_DIR / "models" / "easyvqa-vilt"))
+MODELS.register("easyvqa-majority", "mmbench.models.baselines:MajorityAnswer",
+                description="baseline: always the most frequent easy-VQA train answer",
+                path=str(ASSETS_DIR / "models" / "easyvqa-baselines.json"))
+MODELS.register("easyvqa-question-only", "mmbench.models.baselines:QuestionOnly",
+                description="baseline: the most frequent train answer for the question text (ignores the image)",
+                path=str(ASSETS_DIR / "models" / "easyvqa-baselines.json"))
 MODELS.register("hf-captioner", "mmbench.models.hf_caption:HFCaptioner",
                 description="HF image captioners: BLIP, GIT, VisionEncoderDecoder (ViT+GPT-2); needs a path or hub id")
 MODELS.register("hf-vqa", "mmbench.models.hf_vqa:HFVQAModel",
