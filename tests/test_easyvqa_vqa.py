@@ -149,7 +149,7 @@ def test_question_only_baseline_looks_up_the_question():
                            table["what shape is present?"]]
     assert answers[:2] == ["no", "yes"]  # 1 colour in 8: "is there a <colour> shape?" is mostly "no"
     assert answers[3] == "yes"  # not in the table: the majority answer
-    no_question = model.generate([GenerateRequest(id="x", images=())])[0]
+    no_question = model.generate([GenerateRequest(id="x", images=(), prompt="is there a red shape?")])[0]
     assert not no_question.ok and "question" in no_question.error
 
 

@@ -102,17 +102,16 @@ class MajorityAnswer(_TableBaseline):
 class QuestionOnly(_TableBaseline):
     """The most frequent train answer for the request's exact question text; images unseen.
 
-    The question (``GenerateRequest.question``, else ``prompt``) is looked up as
-    :func:`normalize_question` gives it (lower-cased, stripped).  A question that is
-    not in the table is answered with the table's ``majority`` answer: that fallback
-    is part of this model's definition, not an error.  A request with no question
-    at all gets an error output.
+    The bare question (``GenerateRequest.question``; never the instruction prompt) is
+    looked up as :func:`normalize_question` gives it (lower-cased, stripped).  A question
+    that is not in the table is answered with the table's ``majority`` answer: that
+    fallback is part of this model's definition, not an error.  A request without a
+    question (not from a VQA task) gets an error output.
     """
 
     adapter = "question-only"
 
     def answer(self, req: GenerateRequest) -> str:
-        text = req.question if req.question is not None else req.prompt
-        if not text:
-            raise MMBenchError(f"sample {req.id!r}: the question-only baseline needs a question")
-        return self.question_only.get(normalize_question(text), self.majority)
+        if not req.question:
+            raise MMBenchError(f"sample {req.id!r}: the question-only baseline needs a question (a VQA task)")
+        return self.question_only.get(normalize_question(req.question), self.majority)
