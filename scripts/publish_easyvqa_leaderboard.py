@@ -1,0 +1,51 @@
+"""Regenerate leaderboards/easy-vqa/: run the reference models and baselines on the easy-VQA tasks
+and build the leaderboard pages from their results.
+
+    python scripts/publish_easyvqa_leaderboard.py            # from the repository root
+
+Everything runs offline on the CPU (about a minute on 2 cores). Runs go to
+leaderboards/easy-vqa/runs/<model>/ (results.json + predictions/), the tables and the page to
+leaderboards/easy-vqa/ (README.md, leaderboard.csv, leaderboard.json, index.html).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+from pathlib import Path
+
+RUNS = (
+    ("easyvqa-captioner", "easyvqa_caption"),
+    ("easyvqa-vilt", "easyvqa_vqa"),
+    ("easyvqa-question-only", "easyvqa_vqa"),
+    ("easyvqa-majority", "easyvqa_vqa"),
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="leaderboards/easy-vqa")
+    parser.add_argument("--batch-size", type=int, default=32)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    from mmbench.leaderboard import build_leaderboard
+    from mmbench.runner import evaluate
+
+    out = Path(args.out)
+    runs = out / "runs"
+    if runs.exists():
+        shutil.rmtree(runs)
+    paths = []
+    for model, task in RUNS:
+        run_dir = runs / model
+        evaluate(model=model, tasks=[task], output=str(run_dir), batch_size=args.batch_size, cache=False, seed=0)
+        paths.append(run_dir)
+        print(f"ran {model} on {task}")
+    build_leaderboard([str(p) for p in paths], str(out), seed=0)
+    print(f"wrote {out}/README.md, leaderboard.csv, leaderboard.json, index.html")
+
+
+if __name__ == "__main__":
+    main()
