@@ -191,7 +191,7 @@ def main() -> None:
     for t in tasks:
         best = {bs: max(run["tasks"][t]["timing"]["samples_per_s"] for run in runs[bs]) for bs in sizes}
         print(f"\n{t}: {'batch size':<10} {'settled':>7} {'best samples/s':>14} {'vs bs ' + base:>9}   "
-              f"{'each run':<16} {'mismatches vs bs ' + base + ' (all runs)':>32}")
+              f"{'each run':<18} {'mismatches vs bs ' + base + ' (all runs)':>32}")
         base_preds = runs[base][0]["preds"][t]
         for bs in sizes:
             settled = runs[bs][0]["tasks"][t]["batch_size"]
@@ -199,7 +199,7 @@ def main() -> None:
             mismatches = sum(p != base_preds.get(k) for run in runs[bs] for k, p in run["preds"][t].items())
             n = sum(len(run["preds"][t]) for run in runs[bs])
             print(f"{'':<{len(t) + 2}}{bs:<10} {settled:>7} {best[bs]:>14.2f} {best[bs] / best[base]:>8.2f}x   "
-                  f"{each:<16} {mismatches:>26}/{n}")
+                  f"{each:<18} {mismatches:>26}/{n}")
     print(f"\npython {sys.version.split()[0]} torch {torch.__version__} transformers {transformers.__version__} "
           f"load_avg_end={os.getloadavg()[0]:.2f}")
 

@@ -17,8 +17,9 @@ copies differ.
 
 Checks every corpus value agrees within 1e-9 (and the largest per-image difference), and
 prints the speed ratio (pycocoevalcap seconds / mmbench seconds) for a first call in a
-fresh process (each side in its own subprocess; import time reported separately) and for
-a repeated call in a warm process (best of ``--repeats``).  Target: >= 10x.
+fresh process (each side in its own subprocess, best of ``--fresh-runs``; import time
+reported separately) and for a repeated call in a warm process (best of ``--repeats``).
+Target: >= 10x.
 """
 
 from __future__ import annotations
@@ -140,6 +141,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=3, help="warm calls per side (best is reported)")
+    parser.add_argument("--fresh-runs", type=int, default=2, help="fresh processes per side (best is reported)")
     parser.add_argument("--child", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -153,7 +155,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mmbench-capscore-") as tmp:
         data_file = str(Path(tmp) / "data.json")
         Path(data_file).write_text(json.dumps({"ids": ids, "preds": preds, "refs": refs}))
-        first = {side: fresh(side, data_file) for side in ("mmbench", "pycocoevalcap")}
+        first: dict[str, dict] = {}
+        for _ in range(args.fresh_runs):  # alternate the sides; keep each side's fastest fresh process
+            for side in ("mmbench", "pycocoevalcap"):
+                run = fresh(side, data_file)
+                first.setdefault(side + "_all", []).append(run["first_call_s"])
+                if side not in first or run["first_call_s"] < first[side]["first_call_s"]:
+                    first[side] = run
 
     warm: dict[str, list[float]] = {"mmbench": [], "pycocoevalcap": []}
     results = {}
@@ -176,13 +184,16 @@ def main() -> None:
 
     fm, fp = first["mmbench"], first["pycocoevalcap"]
     wm, wp = min(warm["mmbench"]), min(warm["pycocoevalcap"])
-    print(f"\n{'':<34} {'mmbench':>9} {'pycocoevalcap':>14} {'ratio':>7}")
-    print(f"{'first call, fresh process (s)':<34} {fm['first_call_s']:>9.3f} {fp['first_call_s']:>14.3f} "
+    print(f"\n{'':<38} {'mmbench':>9} {'pycocoevalcap':>14} {'ratio':>7}")
+    label = f"first call, fresh process, best of {args.fresh_runs}"
+    print(f"{label:<38} {fm['first_call_s']:>9.3f} {fp['first_call_s']:>14.3f} "
           f"{fp['first_call_s'] / fm['first_call_s']:>6.1f}x")
-    print(f"{'  + import time (s)':<34} {fm['import_s'] + fm['first_call_s']:>9.3f} "
+    print(f"{'  the same + import time (s)':<38} {fm['import_s'] + fm['first_call_s']:>9.3f} "
           f"{fp['import_s'] + fp['first_call_s']:>14.3f} "
           f"{(fp['import_s'] + fp['first_call_s']) / (fm['import_s'] + fm['first_call_s']):>6.1f}x")
-    print(f"{f'repeated call, best of {args.repeats} (s)':<34} {wm:>9.3f} {wp:>14.3f} {wp / wm:>6.1f}x")
+    print(f"{f'repeated call, best of {args.repeats} (s)':<38} {wm:>9.3f} {wp:>14.3f} {wp / wm:>6.1f}x")
+    print("  all fresh first calls (s): mmbench " + " ".join(f"{s:.3f}" for s in first["mmbench_all"])
+          + " | pycocoevalcap " + " ".join(f"{s:.3f}" for s in first["pycocoevalcap_all"]))
     print("  all warm calls (s): mmbench " + " ".join(f"{s:.3f}" for s in warm["mmbench"])
           + " | pycocoevalcap " + " ".join(f"{s:.3f}" for s in warm["pycocoevalcap"]))
     print(f"target >= 10x: first call {'met' if fp['first_call_s'] / fm['first_call_s'] >= 10 else 'MISSED'}, "

@@ -255,9 +255,9 @@ def main() -> None:
     for i, run in enumerate(mm):
         t = run["timing"]
         other = run["wall"] - t["inference_s"] - t["score_s"]
-        print(f"mmbench run {i + 1} timing: evaluate without load {run['wall']:.2f}s = inference {t['inference_s']:.2f}s "
-              f"(in model.run {t['model_s']:.2f}s, waiting for data {t['data_wait_s']:.3f}s) + scoring "
-              f"{t['score_s']:.3f}s + everything else {other:.2f}s")
+        print(f"mmbench run {i + 1} timing: evaluate without load {run['wall']:.2f}s = inference "
+              f"{t['inference_s']:.2f}s (in model.run {t['model_s']:.2f}s, waiting for data "
+              f"{t['data_wait_s']:.3f}s) + scoring {t['score_s']:.3f}s + everything else {other:.2f}s")
     print(f"predictions equal to the bare loop's decoded outputs: {len(mm) * args.images - mismatches}/"
           f"{len(mm) * args.images} (mismatches={mismatches})")
     print("bare loop runs (s): " + " ".join(f"{b:.2f}" for b in bare_times)
@@ -268,10 +268,10 @@ def main() -> None:
     b = [run["timing"]["inference_s"] / min(bare_times[i], bare_times[i + 1]) for i, run in enumerate(mm)]
     best_a = min(run["wall"] for run in mm) / min(bare_times)
     best_b = min(run["timing"]["inference_s"] for run in mm) / min(bare_times)
-    print(f"(a) mmbench evaluate without model load / bare loop: " + " ".join(f"{x:.3f}" for x in a)
+    print("(a) mmbench evaluate without model load / bare loop: " + " ".join(f"{x:.3f}" for x in a)
           + f" (each vs the faster neighbouring bare run); best/best {best_a:.3f};  target <= 1.10: "
           f"{'met' if best_a <= 1.10 else 'MISSED'}")
-    print(f"(b) mmbench inference_s / bare loop:                 " + " ".join(f"{x:.3f}" for x in b)
+    print("(b) mmbench inference_s / bare loop:                 " + " ".join(f"{x:.3f}" for x in b)
           + f" (each vs the faster neighbouring bare run); best/best {best_b:.3f}")
     print(f"python {platform.python_version()} torch {torch.__version__} transformers {transformers.__version__} "
           f"load_avg_end={os.getloadavg()[0]:.2f}")
