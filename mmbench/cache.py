@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from mmbench.errors import MMBenchError
-from mmbench.types import GenerateRequest
+from mmbench.types import EmbedRequest, GenerateRequest, ModelOutput
 
 CACHE_FILE = "predictions.sqlite"
+_EMBEDDING_PREFIX = "f32le:"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
     model_hash   TEXT NOT NULL,
@@ -46,7 +47,31 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("MMBENCH_CACHE_DIR") or Path.home() / ".cache" / "mmbench")
 
 
-def request_hash(req: GenerateRequest) -> str:
+def encode_output(out: ModelOutput) -> str:
+    """The cache's text form of a successful output: the text, or an embedding as base64 float32."""
+    if out.embedding is None:
+        return out.text or ""
+    import base64
+
+    import numpy as np
+
+    return _EMBEDDING_PREFIX + base64.b64encode(np.asarray(out.embedding, dtype="<f4").tobytes()).decode("ascii")
+
+
+def decode_output(req: GenerateRequest | EmbedRequest, stored: str):
+    """Inverse of :func:`encode_output`; the request type says which form was stored."""
+    if not isinstance(req, EmbedRequest):
+        return stored
+    import base64
+
+    import numpy as np
+
+    if not stored.startswith(_EMBEDDING_PREFIX):
+        raise MMBenchError(f"the prediction cache holds a malformed embedding for sample {req.id!r}")
+    return np.frombuffer(base64.b64decode(stored[len(_EMBEDDING_PREFIX):]), dtype="<f4").astype(np.float32)
+
+
+def request_hash(req: GenerateRequest | EmbedRequest) -> str:
     """Identity of one request: everything the model sees, plus the sample id."""
     images = []
     for ref in req.images:
@@ -56,8 +81,11 @@ def request_hash(req: GenerateRequest) -> str:
             images.append(["sha256", hashlib.sha256(ref.data).hexdigest()])
         else:
             images.append(["memory", id(ref.pil)])  # in-memory images are not cacheable across runs
-    blob = json.dumps([req.id, req.prompt, req.question, req.prompt_is_prefix, req.generation.as_dict(), images],
-                      sort_keys=True, ensure_ascii=False)
+    if isinstance(req, EmbedRequest):
+        parts: list = ["embed", req.id, req.text, images]
+    else:
+        parts = [req.id, req.prompt, req.question, req.prompt_is_prefix, req.generation.as_dict(), images]
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 

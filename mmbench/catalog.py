@@ -41,6 +41,9 @@ METRICS.register("multiple-choice", "mmbench.metrics.vqa:score_multiple_choice",
                  description="multiple-choice accuracy (option letter or text parsed from the output; "
                              "unparseable answers are wrong and counted, never guessed)",
                  sample_fields={"choices": "choices"})
+METRICS.register("retrieval-recall", "mmbench.metrics.retrieval:retrieval_recall",
+                 description="image-text retrieval recall@k both ways (t2i_R@k, i2t_R@k) and mean/median ranks, "
+                             "as CLIP_benchmark, with a pessimistic tie rule; retrieval tasks only")
 
 # ---------------------------------------------------------------- task families
 FAMILIES = Registry("task family", "mmbench.task_families")
@@ -48,6 +51,8 @@ FAMILIES.register("captioning", "mmbench.tasks.captioning:CaptioningTask",
                   description="image -> caption, scored against reference captions")
 FAMILIES.register("vqa", "mmbench.tasks.vqa:VQATask",
                   description="image + question -> short answer, scored against human answers")
+FAMILIES.register("retrieval", "mmbench.tasks.retrieval:RetrievalTask",
+                  description="embed images and captions; recall@k text-to-image and image-to-text")
 
 # ---------------------------------------------------------------- models
 MODELS = Registry("model", "mmbench.models")
@@ -70,6 +75,13 @@ MODELS.register("hf-vqa", "mmbench.models.hf_vqa:HFVQAModel",
 MODELS.register("openai-chat", "mmbench.models.openai_api:OpenAIChatModel",
                 description="OpenAI-compatible chat endpoint with images (vLLM, SGLang, hosted): --model-arg "
                             "base_url=http://HOST:PORT/v1 --model-arg model=NAME; key from $OPENAI_API_KEY")
+MODELS.register("hf-embed", "mmbench.models.hf_embed:HFEmbeddingModel",
+                description="HF dual encoders (CLIP, SigLIP, any AutoModel with get_image/text_features): "
+                            "L2-normalised image and text embeddings for retrieval and CLIPScore")
+MODELS.register("easyvqa-clip", "mmbench.models.hf_embed:HFEmbeddingModel",
+                description="reference dual encoder (tiny CLIP) trained on easy-VQA; default retrieval model "
+                            "and the easy-VQA CLIPScore scorer",
+                path=str(ASSETS_DIR / "models" / "easyvqa-clip"))
 MODELS.register("hf-vlm", "mmbench.models.hf_vlm:HFVisionLanguageModel",
                 description="HF image-text-to-text VLMs with chat templates (LLaVA, Qwen-VL, Idefics3, SmolVLM)")
 

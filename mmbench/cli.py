@@ -233,6 +233,40 @@ def score_vqa_command(
     out.print(table)
 
 
+@score_app.command("retrieval")
+def score_retrieval_command(
+    image_embeddings: Annotated[str, typer.Option(help="Image embeddings, a 2-D .npy array (one row per image).")],
+    text_embeddings: Annotated[str, typer.Option(help="Text embeddings, a 2-D .npy array (one row per caption).")],
+    text_to_image: Annotated[str, typer.Option(help="JSON list: the image row of each text row.")],
+    image_groups: Annotated[Optional[str], typer.Option(
+        help="JSON list: a group label per image; images of a group are interchangeable.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {t2i_R@1,5,10, i2t_R@1,5,10} as fractions.")]
+    = False,
+) -> None:
+    """Recall@k both ways from precomputed embeddings, as CLIP_benchmark (pessimistic ties).
+
+    t2i: a text queries the images (hit if its image is in the top k); i2t: an image queries
+    the texts (hit if any of its captions is in the top k)."""
+    from mmbench.scoring import RETRIEVAL_JSON_KEYS, score_retrieval_files
+
+    try:
+        values = score_retrieval_files(image_embeddings, text_embeddings, text_to_image, image_groups=image_groups)
+    except MMBenchError as exc:
+        _fail(exc)
+        return
+    for warning in values.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    if as_json:
+        sys.stdout.write(json.dumps({k: values.corpus[k] for k in RETRIEVAL_JSON_KEYS}) + "\n")
+        return
+    table = Table(title="retrieval")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for metric, value in values.corpus.items():
+        table.add_row(metric, f"{value:.4f}" if "R@" in metric else f"{value:.2f}")
+    out.print(table)
+
+
 def version_callback(value: bool) -> None:
     if value:
         print(__version__)

@@ -25,7 +25,7 @@ from mmbench.registry import import_string
 from mmbench.tasks.config import DatasetConfig
 from mmbench.types import ImageRef
 
-_LOCAL_BUILDERS = {"json", "parquet", "csv", "imagefolder", "arrow", "text"}
+_LOCAL_BUILDERS = {"json", "parquet", "csv", "imagefolder", "arrow", "text", "webdataset"}
 
 
 def _resolve_data_files(data_files: Any, base_dir: str | None) -> Any:
@@ -95,6 +95,9 @@ def _load_with_datasets(cfg: DatasetConfig) -> tuple[list[dict], dict[str, Any]]
                             "comparable", field="revision")
         kwargs["revision"] = cfg.revision
         prov["revision"] = cfg.revision
+        if cfg.data_files is not None:  # files inside the hub repo (e.g. webdataset shards)
+            kwargs["data_files"] = cfg.data_files
+            prov["data_files"] = cfg.data_files
     try:
         ds = datasets.load_dataset(path, **kwargs)
     except FileNotFoundError as exc:

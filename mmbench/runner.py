@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from mmbench import __version__, distributed
-from mmbench.cache import PredictionCache, request_hash
+from mmbench.cache import PredictionCache, decode_output, encode_output, request_hash
 from mmbench.catalog import DEFAULT_MODEL, DEFAULT_TASKS, build_task, include_tasks
 from mmbench.distributed import DistContext
 from mmbench.errors import MMBenchError
@@ -30,7 +30,7 @@ from mmbench.io import atomic_write_json, atomic_write_jsonl
 from mmbench.models.base import is_out_of_memory
 from mmbench.results import SCHEMA_VERSION, record_to_json
 from mmbench.tasks.base import Task, text_hash
-from mmbench.types import SampleRecord
+from mmbench.types import EmbedRequest, SampleRecord
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 
@@ -121,6 +121,11 @@ def evaluate(config: EvalConfig | None = None, *, progress: ProgressFactory | No
                        **({"compile": True} if cfg.compile else {}), **cfg.model_args)
     loaded(1)
     load_s = time.perf_counter() - t0
+    for task in tasks:  # before any work: a captioner cannot run retrieval, a CLIP cannot caption
+        if task.needs not in model.capabilities:
+            raise MMBenchError(
+                f"task {task.name!r} ({task.family}) needs a model that can {task.needs}; model {model.name!r} "
+                f"({model.adapter}) serves: {', '.join(sorted(model.capabilities))}")
     results: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "mmbench_version": __version__,
@@ -175,8 +180,19 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
     samples = task.load_samples(limit=cfg.limit)
     if not samples:
         raise MMBenchError(f"task {task.name!r} has no samples")
-    requests = {s.id: task.build_request(s, model.name) for s in samples if s.error is None}
-    raw: dict[str, str | None] = {}
+    # one or more requests per sample (a retrieval sample asks for its image and each caption)
+    by_sample = {s.id: list(task.build_requests(s, model.name)) for s in samples if s.error is None}
+    requests: dict[str, Any] = {}
+    owner: dict[str, str] = {}
+    for sid, reqs in by_sample.items():
+        for req in reqs:
+            if req.id in requests:
+                raise MMBenchError(f"task {task.name}: two requests share the id {req.id!r} "
+                                   f"(samples {owner[req.id]!r} and {sid!r})")
+            requests[req.id] = req
+            owner[req.id] = sid
+    model.check_serves(list(requests.values()))
+    raw: dict[str, Any] = {}
     errors: dict[str, str] = {s.id: s.error for s in samples if s.error is not None}
     if errors and cfg.on_error == "fail":
         first = next(iter(errors.items()))
@@ -184,16 +200,16 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
     rendered = model.render_prompt(task.prompt_for(model.name), 1)
     model_hash = model.fingerprint()["hash"]
     task_key = cache_task_key(task, rendered)
-    hashes = {sid: request_hash(req) for sid, req in requests.items()}
+    hashes = {rid: request_hash(req) for rid, req in requests.items()}
     if cache is not None:
         hit = cache.get_many(model_hash, task_key, list(hashes.values()))
-        raw.update({sid: hit[h] for sid, h in hashes.items() if h in hit})
+        raw.update({rid: decode_output(requests[rid], hit[h]) for rid, h in hashes.items() if h in hit})
     n_cached = len(raw)
     if ctx is not None:
         ctx.barrier()  # every rank has read the cache before any rank writes to it: same pending list everywhere
-    # longest prompts first, so batches hold similar lengths (less padding); outputs are keyed by id
-    pending = sorted((requests[s.id] for s in samples if s.id in requests and s.id not in raw),
-                     key=lambda r: -len(r.prompt or r.question or ""))
+    # similar requests together, longest first, so batches hold similar lengths (less padding);
+    # outputs are keyed by id, so the order never changes a result
+    pending = sorted((r for r in requests.values() if r.id not in raw), key=_batching_key)
     mine = ctx.shard(pending) if ctx is not None else pending
     advance = progress(f"{task.name} ({model.name})", len(errors) + n_cached + len(mine))
     advance(len(errors) + n_cached)
@@ -203,14 +219,14 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
         done = []
         for out in outputs:
             if out.ok:
-                raw[out.id] = out.text
-                done.append((hashes[out.id], out.id, out.text or ""))
+                raw[out.id] = out.text if out.embedding is None else out.embedding
+                done.append((hashes[out.id], owner[out.id], encode_output(out)))
             else:
-                errors[out.id] = out.error or "unknown error"
+                errors.setdefault(owner[out.id], out.error or "unknown error")
         if cache is not None and done:
             cache.put_many(model_hash, task_key, done)  # a finished batch survives any later crash
-        if cfg.on_error == "fail" and any(r.id in errors for r in batch):
-            bad = next(r.id for r in batch if r.id in errors)
+        if cfg.on_error == "fail" and any(owner[r.id] in errors for r in batch):
+            bad = next(owner[r.id] for r in batch if owner[r.id] in errors)
             raise MMBenchError(f"task {task.name}: sample {bad!r} failed: {errors[bad]}")
         advance(len(batch))
     model_s = time.perf_counter() - t_model
@@ -223,10 +239,12 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
         return {"family": task.family, "n_samples": len(samples), "rank": ctx.rank}  # rank 0 scores and writes
     invariance = None
     if cfg.check_batch_invariance:
-        invariance = check_batch_invariance(model, [requests[s.id] for s in samples if s.id in requests][:16],
-                                            int(timer["batch_size"]))
-    predictions = [task.parse_output(raw[s.id]) if s.id in raw else None for s in samples]
-    scoring = {"tokenizer": cfg.tokenizer, "meteor": cfg.meteor}
+        invariance = check_batch_invariance(model, list(requests.values())[:16], int(timer["batch_size"]))
+    predictions = [
+        task.collect(s, [raw[r.id] for r in by_sample[s.id]])
+        if s.id in by_sample and s.id not in errors and all(r.id in raw for r in by_sample[s.id]) else None
+        for s in samples]
+    scoring = {"tokenizer": cfg.tokenizer, "meteor": cfg.meteor, "device": cfg.device}
     t_score = time.perf_counter()
     advance_scoring = progress(f"{task.name}: scoring", 1)
     values = task.score(samples, predictions, scoring)
@@ -234,17 +252,21 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
     score_s = time.perf_counter() - t_score
     records = []
     for s, pred, scores in zip(samples, predictions, values.per_sample or [{}] * len(samples)):
-        req = requests.get(s.id)
+        prompt = getattr((by_sample.get(s.id) or [None])[0], "prompt", None)
+        text = raw.get(s.id)
         records.append(SampleRecord(
-            id=s.id, prompt_hash=text_hash(req.prompt) if req else None, raw_output=raw.get(s.id), prediction=pred,
-            references=s.references, scores=scores, error=errors.get(s.id), meta=dict(s.meta)))
+            id=s.id, prompt_hash=text_hash(prompt), raw_output=text if isinstance(text, str) else None,
+            prediction=task.record_prediction(pred), references=s.references, scores=scores,
+            error=errors.get(s.id), meta=dict(s.meta)))
     pred_rel = f"predictions/{task.name}.jsonl"
+    artifacts: list[str] = []
     if ctx is None or ctx.is_main:
         atomic_write_jsonl(out_dir / pred_rel, (record_to_json(r) for r in records))
+        artifacts = task.write_artifacts(out_dir, samples, predictions)
     warnings = list(values.warnings)
     if cfg.limit is not None:
-        warnings.append(f"--limit {cfg.limit}: scored on a subset; corpus metrics such as CIDEr-D (document "
-                        "frequencies from the evaluated set) are not comparable with full-set results")
+        warnings.append(f"--limit {cfg.limit}: scored on a subset; corpus metrics (CIDEr-D document frequencies, "
+                        "retrieval galleries) are not comparable with full-set results")
     wall = time.perf_counter() - t_start
     return {
         "family": task.family,
@@ -253,6 +275,7 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
         "n_samples": len(samples),
         "n_failed": len(errors),
         "n_scored": sum(1 for s in samples if s.error is None),
+        "n_requests": len(requests),
         "n_computed": len(pending),
         "n_cached": n_cached,
         "metrics": dict(values.corpus),
@@ -269,7 +292,15 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
         "memory": _memory(),
         **({"batch_invariance": invariance} if invariance is not None else {}),
         "predictions": pred_rel,
+        **({"artifacts": artifacts} if artifacts else {}),
     }
+
+
+def _batching_key(req: Any) -> tuple[int, int]:
+    """Images before texts for embedding requests; within a kind, longest text first."""
+    if isinstance(req, EmbedRequest):
+        return (0 if req.images else 1, -len(req.text or ""))
+    return (0, -len(req.prompt or req.question or ""))
 
 
 def _overlapped(model: Any, requests: list[Any], batch_size: int | str, timer: dict[str, Any]):
@@ -342,19 +373,44 @@ def _lock_output(out_dir: Path) -> Any:
     return handle
 
 
+#: embeddings from batch size 1 and batch size N count as equal within this max-abs difference
+#: (float32 kernels pick different reduction orders for different shapes)
+EMBEDDING_TOLERANCE = 1e-4
+
+
 def check_batch_invariance(model: Any, requests: list[Any], batch_size: int) -> dict[str, Any]:
     """Run ``requests`` one at a time and in batches of ``batch_size``; report how many outputs differ.
 
     Greedy decoding should not depend on batch composition; when it does (padding bugs,
     non-deterministic kernels), scores move with batch size and this says by how much.
+    Embeddings differ when some value moves by more than ``EMBEDDING_TOLERANCE``; the
+    largest difference seen is reported as ``max_abs_embedding_diff``.
     """
-    single = [out for req in requests for out in model.generate([req])]
-    batched = [out for i in range(0, len(requests), max(batch_size, 2))
-               for out in model.generate(requests[i:i + max(batch_size, 2)])]
-    diffs = [(a.id, a.text, b.text) for a, b in zip(single, batched) if (a.text, a.error) != (b.text, b.error)]
-    return {"n_checked": len(requests), "batch_size": max(batch_size, 2), "mismatches": len(diffs),
-            "mismatch_rate": len(diffs) / len(requests) if requests else 0.0,
-            "examples": [{"id": i, "batch_1": a, "batched": b} for i, a, b in diffs[:5]]}
+    def run(batch: list[Any]) -> list[Any]:
+        return model.run(model.prepare(batch))
+
+    import numpy as np
+
+    size = max(batch_size, 2)
+    single = [out for req in requests for out in run([req])]
+    batched = [out for i in range(0, len(requests), size) for out in run(requests[i:i + size])]
+    diffs = []
+    max_diff = 0.0
+    for a, b in zip(single, batched):
+        if a.embedding is not None and b.embedding is not None:
+            diff = float(np.max(np.abs(a.embedding - b.embedding)))
+            max_diff = max(max_diff, diff)
+            if diff > EMBEDDING_TOLERANCE:
+                diffs.append((a.id, f"embedding differs by {diff:.3g}", ""))
+        elif (a.text, a.error) != (b.text, b.error):
+            diffs.append((a.id, a.text, b.text))
+    report = {"n_checked": len(requests), "batch_size": size, "mismatches": len(diffs),
+              "mismatch_rate": len(diffs) / len(requests) if requests else 0.0,
+              "examples": [{"id": i, "batch_1": a, "batched": b} for i, a, b in diffs[:5]]}
+    if any(out.embedding is not None for out in single):
+        report["max_abs_embedding_diff"] = max_diff
+        report["embedding_tolerance"] = EMBEDDING_TOLERANCE
+    return report
 
 
 def _memory() -> dict[str, Any]:

@@ -93,12 +93,33 @@ class GenerateRequest:
 
 
 @dataclass(frozen=True)
+class EmbedRequest:
+    """Ask an embedding model (CLIP, SigLIP, ...) for the embedding of one image or one text.
+
+    Exactly one of ``images`` (one image) and ``text`` is given.  The adapter
+    returns an L2-normalised float32 vector in :attr:`ModelOutput.embedding`.
+    Generative and embedding models share the rest of the contract (batching,
+    failure isolation, caching), so a task may ask either kind of model.
+    """
+
+    id: str
+    images: tuple[ImageRef, ...] = ()
+    text: str | None = None
+
+    @property
+    def modality(self) -> str:
+        return "image" if self.images else "text"
+
+
+@dataclass(frozen=True)
 class ModelOutput:
-    """What a model returned for one request: text, or an error saying why not."""
+    """What a model returned for one request: text (or an embedding), or an error saying why not."""
 
     id: str
     text: str | None = None
     error: str | None = None
+    #: for an :class:`EmbedRequest`: a 1-D float32 numpy array of unit L2 norm
+    embedding: Any = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:

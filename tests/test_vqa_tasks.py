@@ -14,7 +14,7 @@ from PIL import Image
 
 from mmbench.catalog import TASKS, build_task, builtin_task_dir, include_tasks
 from mmbench.runner import evaluate
-from mmbench.types import ImageRef, Sample
+from mmbench.types import EmbedRequest, ImageRef, Sample
 from tests.fixtures import tiny_models
 from tests.helpers import read_jsonl
 
@@ -123,7 +123,11 @@ def test_prompt_snapshots():
         if not entry.source.startswith("builtin"):
             continue
         task = build_task(name)
-        req = task.build_request(_snapshot_sample(), "snapshot-model")
+        reqs = task.build_requests(_snapshot_sample(), "snapshot-model")
+        if isinstance(reqs[0], EmbedRequest):  # retrieval: the texts that are embedded
+            rendered[name] = {"embed": [r.text if r.text is not None else "<image>" for r in reqs[:3]]}
+            continue
+        req = reqs[0]
         rendered[name] = {"prompt": req.prompt, "question": req.question,
                           "generation": task.config.generation.as_dict()}
     if os.environ.get("MMBENCH_UPDATE_SNAPSHOTS") == "1":

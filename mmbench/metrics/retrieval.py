@@ -29,6 +29,14 @@ constant embeddings (all-tied scores give the worst rank, not the best), and
 agrees with CLIP_benchmark whenever there are no ties.  Example: a text whose
 image scores 0.5 while two other images score 0.7 and 0.5 has rank 3.
 
+Interchangeable images (``image_groups``): when several images are equally correct
+for a text (easy-VQA has 888 test images but 24 colour-shape pairs, so "a red
+circle" describes ~37 of them), give each image a group label.  A text's correct
+images are then every image in its image's group, and an image's correct texts are
+the captions of every image in its group; the rank and tie rules are unchanged
+(rank = 1 + incorrect items scoring at least as high as the best correct one).
+Without groups, every image is its own group (the CLIP_benchmark definition).
+
 Scale: scores are computed in blocks of queries (``chunk_size`` queries, and at
 most ``_MAX_BLOCK_SCORES`` scores per block), keeping only what a rank needs: the
 query's best correct score and how many gallery items score at least as high.
@@ -42,13 +50,13 @@ hence this hand-written numpy code.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from mmbench.types import MetricValues
 
-__all__ = ["retrieval_recall", "retrieval_ranks"]
+__all__ = ["retrieval_recall", "retrieval_ranks", "recall_from_ranks"]
 
 # At most this many scores (rows x gallery) are held at once: 256 MiB in float32.
 _MAX_BLOCK_SCORES = 1 << 26
@@ -68,6 +76,7 @@ def retrieval_ranks(
     normalize: bool = True,
     chunk_size: int = 4096,
     names: tuple[str, str] = ("image_emb", "text_emb"),
+    image_groups: Sequence[Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-query ranks of the first correct item, both directions.
 
@@ -84,6 +93,8 @@ def retrieval_ranks(
             do not depend on it.
         names: how ``image_emb`` and ``text_emb`` are named in error messages
             (a file name, say).
+        image_groups: optional, length ``n_images``: images with equal labels are
+            interchangeable (see the module docstring).  None: each image is its own group.
 
     Returns:
         ``(text_ranks, image_ranks)``, float64 arrays of whole numbers.
@@ -106,6 +117,11 @@ def retrieval_ranks(
         ([2.0, 1.0, 1.0], [2.0, 1.0])
     """
     images, texts, mapping = _prepare(image_emb, text_emb, text_to_image, normalize, names)
+    if image_groups is not None:
+        groups = _group_codes(image_groups, len(images), names[0])
+        if len(np.unique(groups)) < len(groups):
+            return (_grouped_ranks(texts, images, groups[mapping], groups, chunk_size),
+                    _grouped_ranks(images, texts, groups, groups[mapping], chunk_size))
     return _text_ranks(images, texts, mapping, chunk_size), _image_ranks(images, texts, mapping, chunk_size)
 
 
@@ -118,6 +134,7 @@ def retrieval_recall(
     normalize: bool = True,
     chunk_size: int = 4096,
     names: tuple[str, str] = ("image_emb", "text_emb"),
+    image_groups: Sequence[Any] | None = None,
 ) -> MetricValues:
     """Recall@k in both directions, with mean and median ranks.
 
@@ -143,7 +160,18 @@ def retrieval_recall(
     """
     ks = _check_ks(ks)
     text_ranks, image_ranks = retrieval_ranks(
-        image_emb, text_emb, text_to_image, normalize=normalize, chunk_size=chunk_size, names=names)
+        image_emb, text_emb, text_to_image, normalize=normalize, chunk_size=chunk_size, names=names,
+        image_groups=image_groups)
+    return recall_from_ranks(text_ranks, image_ranks, ks, grouped=image_groups is not None)
+
+
+def recall_from_ranks(text_ranks: np.ndarray, image_ranks: np.ndarray, ks: Sequence[int] = (1, 5, 10), *,
+                      grouped: bool = False) -> MetricValues:
+    """:func:`retrieval_recall`'s output from per-query ranks (``np.inf`` = never retrieved).
+
+    Lets a caller add queries that could not be ranked (a failed sample) as misses.
+    """
+    ks = _check_ks(ks)
     n_texts, n_images = len(text_ranks), len(image_ranks)
 
     corpus: dict[str, float] = {}
@@ -156,17 +184,25 @@ def retrieval_recall(
                                 f"clamped to {gallery}")
             corpus[f"{direction}_R@{k}"] = int(np.count_nonzero(ranks <= min(k, gallery))) / len(ranks)
 
-    corpus["t2i_mean_rank"] = float(np.mean(text_ranks))
-    corpus["t2i_median_rank"] = float(np.median(text_ranks))
-    ranked = image_ranks[np.isfinite(image_ranks)]  # never empty: there is a text, so its image is ranked
-    corpus["i2t_mean_rank"] = float(np.mean(ranked))
-    corpus["i2t_median_rank"] = float(np.median(ranked))
+    finite_texts = text_ranks[np.isfinite(text_ranks)]
+    if len(finite_texts) < n_texts:
+        warnings.append(f"{n_texts - len(finite_texts)} of {n_texts} texts could not be ranked (failed): each counts "
+                        "as a t2i miss and is left out of the t2i mean/median rank")
+    if len(finite_texts):
+        corpus["t2i_mean_rank"] = float(np.mean(finite_texts))
+        corpus["t2i_median_rank"] = float(np.median(finite_texts))
+    ranked = image_ranks[np.isfinite(image_ranks)]
+    if len(ranked):
+        corpus["i2t_mean_rank"] = float(np.mean(ranked))
+        corpus["i2t_median_rank"] = float(np.median(ranked))
     n_without = n_images - len(ranked)
     if n_without:
-        warnings.append(f"{n_without} of {n_images} images have no caption: each counts as an i2t miss "
-                        f"(kept in the i2t_R@k denominator) and is left out of the i2t mean/median rank")
+        warnings.append(f"{n_without} of {n_images} images have no caption (or could not be ranked): each counts "
+                        f"as an i2t miss (kept in the i2t_R@k denominator) and is left out of the i2t mean/median "
+                        f"rank")
 
-    return MetricValues(corpus=corpus, backend={key: dict(_BACKEND) for key in corpus}, warnings=tuple(warnings))
+    backend = dict(_BACKEND, **({"image_groups": "interchangeable images share a group"} if grouped else {}))
+    return MetricValues(corpus=corpus, backend={key: dict(backend) for key in corpus}, warnings=tuple(warnings))
 
 
 # ----------------------------------------------------------------------------- checks
@@ -289,4 +325,30 @@ def _image_ranks(images: np.ndarray, texts: np.ndarray, mapping: np.ndarray, chu
         block[n_captions[start:stop] == 0] = np.inf
         ranks[start:stop] = block
         del scores
+    return ranks
+
+
+def _group_codes(image_groups: Sequence[Any], n_images: int, name: str) -> np.ndarray:
+    labels = list(image_groups)
+    if len(labels) != n_images:
+        raise ValueError(f"image_groups must have one label per row of {name} ({n_images}), got {len(labels)}")
+    codes: dict[Any, int] = {}
+    return np.array([codes.setdefault(label, len(codes)) for label in labels], dtype=np.intp)
+
+
+def _grouped_ranks(queries: np.ndarray, gallery: np.ndarray, query_group: np.ndarray, gallery_group: np.ndarray,
+                   chunk_size: int) -> np.ndarray:
+    """Rank of the best correct gallery item per query, where correct = same group (pessimistic
+    ties, as without groups).  A query with no correct item gets ``np.inf``."""
+    ranks = np.empty(len(queries), dtype=np.float64)
+    rows = _block_rows(chunk_size, len(gallery))
+    for start in range(0, len(queries), rows):
+        stop = min(start + rows, len(queries))
+        scores = queries[start:stop] @ gallery.T
+        correct = query_group[start:stop, None] == gallery_group[None, :]
+        best = np.where(correct, scores, -np.inf).max(axis=1)
+        block = 1.0 + np.count_nonzero(~correct & (scores >= best[:, None]), axis=1)
+        block[~correct.any(axis=1)] = np.inf
+        ranks[start:stop] = block
+        del scores, correct
     return ranks

@@ -1,7 +1,11 @@
 """The model-adapter contract and the parts every adapter shares.
 
-An adapter turns a batch of :class:`~mmbench.types.GenerateRequest` into one
-:class:`~mmbench.types.ModelOutput` per request, in the same order.  Image
+An adapter turns a batch of requests into one :class:`~mmbench.types.ModelOutput`
+per request, in the same order.  Requests are :class:`~mmbench.types.GenerateRequest`
+(text out: captioners, VQA heads, VLMs, served models) or
+:class:`~mmbench.types.EmbedRequest` (a vector out: CLIP, SigLIP); an adapter lists
+what it serves in :attr:`ModelAdapter.capabilities`, and the runner refuses a task
+whose requests the model cannot serve before any work is done.  Image
 decoding, device and dtype choice, and the per-sample isolation of failures live
 here once: a request whose image cannot be decoded gets an error output and the
 rest of its batch still runs.  Adapters never import tasks.
@@ -17,7 +21,14 @@ from typing import Any, Sequence
 
 from mmbench.errors import MMBenchError
 from mmbench.images import load_image
-from mmbench.types import GenerateRequest, ModelOutput
+from mmbench.types import EmbedRequest, GenerateRequest, ModelOutput
+
+#: request type -> the capability an adapter must list to serve it
+CAPABILITY = {GenerateRequest: "generate", EmbedRequest: "embed"}
+
+
+def required_capability(request: Any) -> str:
+    return CAPABILITY[type(request)]
 
 
 def pick_device(device: str = "auto") -> str:
@@ -83,6 +94,18 @@ def _describe(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, MMBenchError) else f"{exc.__class__.__name__}: {exc}"
 
 
+def _output(request: Any, value: Any) -> ModelOutput:
+    if isinstance(request, EmbedRequest):
+        import numpy as np
+
+        vector = np.asarray(value, dtype=np.float32)
+        if vector.ndim != 1 or not np.isfinite(vector).all():
+            return ModelOutput(request.id, error=f"the model returned a non-finite or malformed embedding "
+                                                 f"(shape {vector.shape}) for this {request.modality}")
+        return ModelOutput(request.id, embedding=vector)
+    return ModelOutput(request.id, text=value)
+
+
 @dataclass
 class PreparedBatch:
     """A batch after its CPU work: the requests whose images decoded, their inputs, and failures."""
@@ -104,6 +127,8 @@ class ModelAdapter:
 
     #: the adapter family (recorded in results)
     adapter = "base"
+    #: what the adapter serves: "generate" (GenerateRequest -> text), "embed" (EmbedRequest -> vector)
+    capabilities: frozenset[str] = frozenset({"generate"})
 
     def __init__(self, name: str, *, device: str = "auto", dtype: str = "auto", **_: Any):
         self.name = name
@@ -129,6 +154,20 @@ class ModelAdapter:
         """Answer every request, in order.  Never raises for one bad sample."""
         return self.run(self.prepare(requests))
 
+    def embed(self, requests: Sequence[EmbedRequest]) -> list[ModelOutput]:
+        """Embed every request (an image or a text), in order; ``ModelOutput.embedding`` is set."""
+        return self.run(self.prepare(requests))
+
+    def check_serves(self, requests: Sequence[Any]) -> None:
+        """Raise a clear error if any request needs a capability this adapter lacks."""
+        needed = {required_capability(r) for r in requests}
+        missing = needed - set(self.capabilities)
+        if missing:
+            what = {"generate": "generate text (captioning, VQA)", "embed": "embed images and texts (retrieval)"}
+            raise MMBenchError(
+                f"model {self.name!r} ({self.adapter}) cannot {' or '.join(what[m] for m in sorted(missing))}; "
+                f"it serves: {', '.join(sorted(self.capabilities))}")
+
     def prepare(self, requests: Sequence[GenerateRequest]) -> PreparedBatch:
         """CPU work for a batch: decode images and run the processor.  Safe to call in a
         background thread while the previous batch runs (the runner overlaps them)."""
@@ -151,7 +190,7 @@ class ModelAdapter:
     def run(self, batch: PreparedBatch) -> list[ModelOutput]:
         """Model work for a prepared batch; a failure is isolated to its sample(s)."""
         outputs = {sid: ModelOutput(sid, error=err) for sid, err in batch.failures.items()}
-        texts: list[str] | None = None
+        texts: list[Any] | None = None
         if batch.requests and batch.inputs is not None:
             try:
                 texts = self._forward(batch.requests, batch.inputs)
@@ -162,12 +201,11 @@ class ModelAdapter:
                     outputs[batch.requests[0].id] = ModelOutput(batch.requests[0].id, error=_describe(exc))
                     return [outputs[sid] for sid in batch.ids]
         if texts is not None:
-            outputs.update({req.id: ModelOutput(req.id, text=t) for req, t in zip(batch.requests, texts)})
+            outputs.update({req.id: _output(req, t) for req, t in zip(batch.requests, texts)})
         else:  # isolate the failing sample(s): one by one
             for req, imgs in zip(batch.requests, batch.images):
                 try:
-                    text = self._forward([req], self._preprocess([req], [imgs]))[0]
-                    outputs[req.id] = ModelOutput(req.id, text=text)
+                    outputs[req.id] = _output(req, self._forward([req], self._preprocess([req], [imgs]))[0])
                 except Exception as exc:  # noqa: BLE001
                     outputs[req.id] = ModelOutput(req.id, error=_describe(exc))
         return [outputs[sid] for sid in batch.ids]
@@ -177,8 +215,9 @@ class ModelAdapter:
         """Turn decoded images (and prompts) into model inputs on the CPU.  Default: the images."""
         return images
 
-    def _forward(self, requests: Sequence[GenerateRequest], inputs: Any) -> list[str]:
-        """Run the model on prepared inputs; one string per request.  Default: ``_generate_batch``."""
+    def _forward(self, requests: Sequence[Any], inputs: Any) -> list[Any]:
+        """Run the model on prepared inputs; one string (GenerateRequest) or 1-D float32 array
+        (EmbedRequest) per request.  Default: ``_generate_batch``."""
         return self._generate_batch(requests, inputs)
 
     def _generate_batch(self, requests: Sequence[GenerateRequest], images: Sequence[list[Any]]) -> list[str]:

@@ -27,6 +27,7 @@ from mmbench.errors import ModelLoadError
 CAPTIONER_TYPES = {"vision-encoder-decoder", "blip", "git"}
 VLM_TYPES = {"llava", "llava_next", "llava_onevision", "idefics2", "idefics3", "smolvlm", "qwen2_vl",
              "qwen2_5_vl", "qwen3_vl", "paligemma", "gemma3", "mllama", "internvl", "blip-2", "instructblip"}
+EMBEDDING_TYPES = {"clip", "siglip", "siglip2", "chinese_clip", "altclip", "align", "metaclip_2"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
@@ -83,6 +84,8 @@ def adapter_for_config(config: dict[str, Any], spec: str) -> str:
         return "hf-vqa"
     if model_type in CAPTIONER_TYPES:
         return "hf-captioner"
+    if model_type in EMBEDDING_TYPES:
+        return "hf-embed"
     if model_type in VLM_TYPES:
         return "hf-vlm"
     if any(a.endswith("ForConditionalGeneration") or a.endswith("ForImageTextToText") for a in archs):

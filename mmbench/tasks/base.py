@@ -26,6 +26,8 @@ class Task:
     """Base class for task families.  ``family`` names the family in results and leaderboards."""
 
     family = "base"
+    #: what the model must be able to do: "generate" (text) or "embed" (vectors)
+    needs = "generate"
     #: names of the ``Sample`` fields a row must provide, for error messages
     required_columns: tuple[str, ...] = ("id",)
 
@@ -99,9 +101,26 @@ class Task:
         return GenerateRequest(id=sample.id, images=sample.images, prompt=self.prompt_for(model_name),
                                generation=self.config.generation)
 
+    def build_requests(self, sample: Sample, model_name: str | None) -> Sequence[Any]:
+        """Every request a sample needs (request ids unique within the task).  Default: one
+        :class:`GenerateRequest` with the sample's id."""
+        return [self.build_request(sample, model_name)]
+
     def parse_output(self, text: str) -> str:
         """Turn a raw model output into the prediction that is scored (task-owned post-processing)."""
         return text.strip()
+
+    def collect(self, sample: Sample, outputs: Sequence[Any]) -> Any:
+        """The sample's prediction from the outputs of its requests (in ``build_requests`` order)."""
+        return self.parse_output(outputs[0])
+
+    def record_prediction(self, prediction: Any) -> Any:
+        """What ``predictions/<task>.jsonl`` stores as the sample's prediction (JSON-serialisable)."""
+        return prediction
+
+    def write_artifacts(self, out_dir: Any, samples: Sequence[Sample], predictions: Sequence[Any]) -> list[str]:
+        """Write extra run files (embeddings, ...); return their paths relative to ``out_dir``."""
+        return []
 
     # -- scoring ------------------------------------------------------------
     def score(self, samples: Sequence[Sample], predictions: Sequence[str | None],
@@ -113,7 +132,8 @@ class Task:
         scored set never depends on what failed.  Each metric is called as
         ``fn(predictions, references, **kwargs)``; its registry entry may ask for
         per-sample meta fields (``sample_fields={"kwarg": "meta_key"}``) and for run
-        options (``run_options=("tokenizer", ...)``).
+        options (``run_options=("tokenizer", ...)``), and for the samples' images
+        (``needs_images=True``: one image reference per scored sample, as ``images=``).
         """
         from mmbench.catalog import METRICS
 
@@ -130,6 +150,9 @@ class Task:
             kwargs = dict(self.config.metric_options.get(metric_name) or {})
             for kwarg, meta_key in dict(entry.options.get("sample_fields", {})).items():
                 kwargs[kwarg] = [samples[i].meta.get(meta_key) for i in keep]
+            if entry.options.get("needs_images"):
+                kwargs["images"] = [samples[i].images[0] if samples[i].images else None for i in keep]
+                kwargs["sample_ids"] = [samples[i].id for i in keep]
             for key in entry.options.get("run_options", ()):
                 if options.get(key) is not None:
                     kwargs[key] = options[key]

@@ -215,6 +215,15 @@ def caption_rows(split: str) -> list[dict]:
     ]
 
 
+def retrieval_rows(split: str) -> list[dict]:
+    """:func:`caption_rows` plus ``"group": "<color> <shape>"``: images of one group are
+    interchangeable for retrieval (every red circle matches "a red circle")."""
+    rows = caption_rows(split)
+    for row in rows:
+        row["group"] = f"{row['color']} {row['shape']}"
+    return rows
+
+
 def split_stats(split: str) -> dict[str, int]:
     """Counts used in ``docs/easyvqa.md``: images, questions, captioned images, what is missing."""
     (questions, answers, image_ids), paths = _load_split(split)

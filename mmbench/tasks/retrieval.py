@@ -1,0 +1,192 @@
+"""Image-text retrieval: embed every image and every caption, rank, report recall@k both ways.
+
+Columns (``columns:`` maps them): ``id``, ``image``, ``captions`` (a list of
+strings, or one string of newline-separated captions as in CLIP_benchmark's
+webdataset shards), optional ``group`` (images with equal groups are
+interchangeable, see :mod:`mmbench.metrics.retrieval`).  An image may have no
+caption: it stays in the gallery and counts as an image-to-text miss, as in
+CLIP_benchmark, and the result says how many there were.
+
+Each sample asks the model for ``1 + n_captions`` embeddings (:class:`EmbedRequest`
+ids ``<id>#image`` and ``<id>#text<j>``).  The task's ``prompt``, if set, is a
+template for the text side (``"a photo of {caption}"``); by default captions are
+embedded as they are.
+
+Failures: a sample any of whose embeddings failed is counted in ``n_failed``; its
+image and its captions count as misses in both directions (they stay in the recall
+denominators) and are left out of the galleries, so a failure can never raise a
+score.
+
+The run folder gets ``predictions/<task>.image_embeddings.npy``,
+``.text_embeddings.npy`` and ``.text_to_image.json`` (plus ``.image_groups.json``
+with groups), exactly the inputs of ``mmbench score retrieval``, so a run can be
+re-scored without the model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from mmbench.data import to_image_ref
+from mmbench.errors import DataError, MMBenchError
+from mmbench.io import atomic_write_json
+from mmbench.metrics.retrieval import recall_from_ranks, retrieval_ranks
+from mmbench.tasks.base import Task
+from mmbench.types import EmbedRequest, MetricValues, Sample
+
+METRIC = "retrieval-recall"
+DEFAULT_KS = (1, 5, 10)
+
+
+def _captions(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [line.strip() for line in value.split("\n") if line.strip()]
+    if isinstance(value, (list, tuple)):
+        for j, item in enumerate(value):
+            if not isinstance(item, str):
+                raise ValueError(f"caption {j} is {type(item).__name__}, not a string")
+            if not item.strip():
+                raise ValueError(f"caption {j} is empty")
+        return [item.strip() for item in value]
+    raise ValueError(f"expected a list of captions, got {type(value).__name__}")
+
+
+class RetrievalTask(Task):
+    family = "retrieval"
+    needs = "embed"
+
+    def __init__(self, config: Any):
+        super().__init__(config)
+        unknown = [m for m in config.metrics if m != METRIC]
+        if unknown or not config.metrics:
+            raise MMBenchError(f"task {config.name}: retrieval tasks are scored with metrics: [{METRIC}], "
+                               f"got {list(config.metrics)}")
+        options = dict(config.metric_options.get(METRIC) or {})
+        self.ks = tuple(options.pop("ks", DEFAULT_KS))
+        if options:
+            raise MMBenchError(f"task {config.name}: unknown {METRIC} options {sorted(options)} (known: ks)")
+
+    def row_to_sample(self, index: int, row: Mapping[str, Any]) -> Sample:
+        sid = self.sample_id(index, row)
+        try:
+            image_value = self.value(row, "image")
+            if image_value is None:
+                raise DataError("missing image", sample_id=sid, field=self.column("image"))
+            try:
+                image = to_image_ref(image_value, row.get("__base_dir__"))
+            except ValueError as exc:
+                raise DataError(str(exc), sample_id=sid, field=self.column("image")) from None
+            raw = self.value(row, "captions")
+            try:
+                captions = [] if raw is None else _captions(raw)
+            except ValueError as exc:
+                raise DataError(str(exc), sample_id=sid, field=self.column("captions")) from None
+        except DataError as exc:
+            return Sample(id=sid, error=str(exc))
+        group = self.value(row, "group")
+        meta = {"group": str(group)} if group is not None else {}
+        return Sample(id=sid, images=(image,), references=tuple(captions), meta=meta)
+
+    def caption_text(self, caption: str, model_name: str | None) -> str:
+        template = self.prompt_for(model_name)
+        return template.format(caption=caption) if template else caption
+
+    def build_requests(self, sample: Sample, model_name: str | None) -> list[EmbedRequest]:
+        return [EmbedRequest(id=f"{sample.id}#image", images=sample.images)] + [
+            EmbedRequest(id=f"{sample.id}#text{j}", text=self.caption_text(c, model_name))
+            for j, c in enumerate(sample.references)]
+
+    def collect(self, sample: Sample, outputs: Sequence[Any]) -> dict[str, Any]:
+        return {"image": outputs[0], "texts": list(outputs[1:])}
+
+    def record_prediction(self, prediction: Any) -> None:
+        return None  # embeddings are written as .npy artifacts, not into the JSONL
+
+    # -- scoring ------------------------------------------------------------
+    def score(self, samples: Sequence[Sample], predictions: Sequence[Any],
+              options: Mapping[str, Any]) -> MetricValues:
+        """Recall@k (``t2i_R@k``, ``i2t_R@k``) and mean/median ranks; failed samples are misses."""
+        scored = [i for i, s in enumerate(samples) if s.error is None]
+        ok = [i for i in scored if predictions[i] is not None]
+        grouped = any("group" in samples[i].meta for i in scored)
+        text_rank_of: dict[tuple[int, int], float] = {}
+        image_rank_of: dict[int, float] = {}
+        if ok:
+            images, texts, mapping = _stack([predictions[i] for i in ok])
+            if len(texts):
+                groups = [samples[i].meta.get("group", samples[i].id) for i in ok] if grouped else None
+                t_ranks, i_ranks = retrieval_ranks(images, texts, mapping, image_groups=groups,
+                                                   names=("image embeddings", "text embeddings"))
+                row = 0
+                for pos, i in enumerate(ok):
+                    image_rank_of[i] = float(i_ranks[pos])
+                    for j in range(len(predictions[i]["texts"])):
+                        text_rank_of[(i, j)] = float(t_ranks[row])
+                        row += 1
+        text_ranks = np.array([text_rank_of.get((i, j), np.inf)
+                               for i in scored for j in range(len(samples[i].references))])
+        image_ranks = np.array([image_rank_of.get(i, np.inf) for i in scored])
+        if len(text_ranks) == 0:
+            raise MMBenchError(f"task {self.name}: no captions at all: nothing to retrieve")
+        values = recall_from_ranks(text_ranks, image_ranks, self.ks, grouped=grouped)
+        per_sample: list[dict[str, float]] = [{} for _ in samples]
+        for i in scored:
+            scores: dict[str, float] = {}
+            if np.isfinite(image_rank_of.get(i, np.inf)):
+                scores["i2t_rank"] = image_rank_of[i]
+            ranks = [text_rank_of[(i, j)] for j in range(len(samples[i].references)) if (i, j) in text_rank_of]
+            if ranks:
+                scores["t2i_best_rank"] = min(ranks)
+                scores["t2i_mean_rank"] = float(np.mean(ranks))
+            per_sample[i] = scores
+        warnings = list(values.warnings)
+        if len(ok) < len(scored):
+            warnings.append(f"{len(scored) - len(ok)} images failed: their image and captions count as misses "
+                            "and are left out of the galleries")
+        return MetricValues(corpus=values.corpus, per_sample=tuple(per_sample), backend=values.backend,
+                            warnings=tuple(warnings))
+
+    def write_artifacts(self, out_dir: Any, samples: Sequence[Sample], predictions: Sequence[Any]) -> list[str]:
+        ok = [i for i, s in enumerate(samples) if s.error is None and predictions[i] is not None]
+        if not ok:
+            return []
+        images, texts, mapping = _stack([predictions[i] for i in ok])
+        stem = f"predictions/{self.name}"
+        files = {f"{stem}.image_embeddings.npy": images, f"{stem}.text_embeddings.npy": texts}
+        for rel, array in files.items():
+            path = Path(out_dir) / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp.npy")
+            np.save(tmp, array)
+            tmp.replace(path)
+        atomic_write_json(Path(out_dir) / f"{stem}.text_to_image.json", mapping.tolist())
+        atomic_write_json(Path(out_dir) / f"{stem}.image_ids.json", [samples[i].id for i in ok])
+        written = [*files, f"{stem}.text_to_image.json", f"{stem}.image_ids.json"]
+        if any("group" in samples[i].meta for i in ok):
+            atomic_write_json(Path(out_dir) / f"{stem}.image_groups.json",
+                              [samples[i].meta.get("group", samples[i].id) for i in ok])
+            written.append(f"{stem}.image_groups.json")
+        return written
+
+
+def _stack(predictions: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    images = np.stack([np.asarray(p["image"], dtype=np.float32) for p in predictions])
+    text_rows = [np.asarray(t, dtype=np.float32) for p in predictions for t in p["texts"]]
+    texts = np.stack(text_rows) if text_rows else np.zeros((0, images.shape[1]), dtype=np.float32)
+    mapping = np.repeat(np.arange(len(predictions)), [len(p["texts"]) for p in predictions])
+    return images, texts, mapping
+
+
+def read_json_list(path: str | Path) -> list[Any]:
+    """A JSON file holding a list (the text-to-image mapping, image groups)."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"cannot read: {exc}", source=str(path)) from None
+    if not isinstance(value, list):
+        raise DataError(f"expected a JSON list, got {type(value).__name__}", source=str(path))
+    return value
