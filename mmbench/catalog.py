@@ -41,6 +41,14 @@ METRICS.register("multiple-choice", "mmbench.metrics.vqa:score_multiple_choice",
                  description="multiple-choice accuracy (option letter or text parsed from the output; "
                              "unparseable answers are wrong and counted, never guessed)",
                  sample_fields={"choices": "choices"})
+METRICS.register("answer-consistency", "mmbench.metrics.consistency:answer_consistency",
+                 description="VQA answer consistency across rephrasings: fraction of groups answered identically, "
+                             "accuracy of each group's strict-majority answer",
+                 sample_fields={"groups": "group"})
+METRICS.register("clipscore", "mmbench.consistency:clipscore_metric",
+                 description="CLIPScore and RefCLIPScore (Hessel et al. 2021, as jmhessel/clipscore) of captions, "
+                             "with the scorer model named by the task (recorded in the fingerprint)",
+                 needs_images=True, run_options=("device",))
 METRICS.register("retrieval-recall", "mmbench.metrics.retrieval:retrieval_recall",
                  description="image-text retrieval recall@k both ways (t2i_R@k, i2t_R@k) and mean/median ranks, "
                              "as CLIP_benchmark, with a pessimistic tie rule; retrieval tasks only")

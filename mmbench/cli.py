@@ -267,6 +267,46 @@ def score_retrieval_command(
     out.print(table)
 
 
+@score_app.command("consistency")
+def score_consistency_command(
+    predictions: Annotated[Optional[str], typer.Option(
+        help="Caption predictions JSONL ({image_id, prediction[, references]}; mmbench's own files work).")] = None,
+    images: Annotated[Optional[str], typer.Option(
+        help="Folder of <image_id>.<png|jpg|...> files, or a JSONL of {image_id, image: path}.")] = None,
+    task: Annotated[Optional[str], typer.Option(help="Take the images from this task's samples instead.")] = None,
+    pairs: Annotated[Optional[str], typer.Option(
+        help="JSONL of {image: path, prompt: text}: CLIPScore of generated images against their prompts.")] = None,
+    scorer: Annotated[str, typer.Option(help="Embedding model that scores (the paper: CLIP ViT-B/32).")]
+    = "openai/clip-vit-base-patch32",
+    no_references: Annotated[bool, typer.Option("--no-references", help="CLIPScore only, no RefCLIPScore.")]
+    = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print {CLIPScore, RefCLIPScore} as numbers.")] = False,
+) -> None:
+    """CLIPScore and RefCLIPScore (Hessel et al. 2021, as jmhessel/clipscore) of captions or prompt/image pairs."""
+    from mmbench.consistency import score_consistency_files
+
+    try:
+        values = score_consistency_files(predictions=predictions, images=images, task=task, pairs=pairs,
+                                         scorer=scorer, references=not no_references, device=device)
+    except MMBenchError as exc:
+        _fail(exc)
+        return
+    for metric, reason in values.unavailable.items():
+        console.print(f"[dim]{metric} unavailable: {escape(reason)}[/]", highlight=False, soft_wrap=True)
+    for warning in values.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    if as_json:
+        sys.stdout.write(json.dumps(dict(values.corpus)) + "\n")
+        return
+    table = Table(title=f"consistency (scorer {escape(scorer)})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for metric, value in values.corpus.items():
+        table.add_row(metric, f"{value:.4f}")
+    out.print(table)
+
+
 def version_callback(value: bool) -> None:
     if value:
         print(__version__)

@@ -63,3 +63,51 @@ def question_rows(split: str) -> list[dict]:
     """
     keys = ("question_id", "image_id", "image", "question", "answer", "answer_type")
     return [dict(zip(keys, row)) for row in _question_rows(split)]
+
+
+#: Rephrasings per question kind, in group order.  Those marked "template" are easy-VQA's own
+#: question templates (the reference model saw them in training); "novel" ones are new wordings.
+REPHRASINGS: dict[str, tuple[tuple[str, str], ...]] = {
+    "color": (("what color is the shape?", "template"), ("what is the color of the shape?", "template"),
+              ("what color is the {shape}?", "template"), ("what is the color of the {shape}?", "template"),
+              ("which color is the shape?", "novel"), ("what colour is the shape?", "novel")),
+    "shape": (("what shape is in the image?", "template"), ("what shape does the image contain?", "template"),
+              ("what shape is present?", "template"), ("what is the {color} shape?", "template"),
+              ("which shape is shown?", "novel"), ("what kind of shape is this?", "novel")),
+    "exists": (("is there a {thing} in the image?", "template"), ("is there a {thing}?", "template"),
+               ("does the image contain a {thing}?", "template"), ("is a {thing} present?", "template"),
+               ("can you see a {thing}?", "novel")),
+}
+
+
+@lru_cache(maxsize=None)
+def _consistency_rows(split: str) -> tuple[tuple[str, ...], ...]:
+    from mmbench.tasks.easyvqa import caption_rows
+
+    rows = []
+    for image in caption_rows(split):
+        iid, color, shape = image["image_id"], image["color"], image["shape"]
+        other_shape = SHAPES[(SHAPES.index(shape) + 1 + int(iid) % 2) % len(SHAPES)]
+        groups = (("color", color, {}), ("shape", shape, {}),
+                  ("exists-yes", "yes", {"thing": f"{color} shape" if int(iid) % 2 else shape}),
+                  ("exists-no", "no", {"thing": other_shape}))
+        for kind, answer, fill in groups:
+            for j, (template, phrasing) in enumerate(REPHRASINGS[kind.split("-")[0]]):
+                question = template.format(color=color, shape=shape, **fill)
+                rows.append((f"{split}-{iid}-{kind}-{j}", iid, image["image"], question, answer, answer_type(answer),
+                             f"{iid}/{kind}", phrasing))
+    return tuple(rows)
+
+
+def consistency_rows(split: str) -> list[dict]:
+    """Groups of rephrased questions about easy-VQA images whose colour and shape are known.
+
+    Per image (the captioned images of :func:`mmbench.tasks.easyvqa.caption_rows`) four
+    groups, each asking one thing in 5-6 wordings (:data:`REPHRASINGS`): its colour, its
+    shape, the presence of its shape or colour (answer yes; shape on even image ids, colour
+    on odd), and the presence of another shape (answer no).  Each row is
+    ``{"question_id", "image_id", "image", "question", "answer", "answer_type",
+    "group": "<image id>/<kind>", "phrasing": "template" | "novel"}``.  Deterministic.
+    """
+    keys = ("question_id", "image_id", "image", "question", "answer", "answer_type", "group", "phrasing")
+    return [dict(zip(keys, row)) for row in _consistency_rows(split)]

@@ -70,7 +70,7 @@ class VQATask(Task):
                                 field=self.column("answers"))
         except DataError as exc:
             return Sample(id=sid, error=str(exc))
-        meta = {k: self.value(row, k) for k in ("answer_type", "question_type", "choices")
+        meta = {k: self.value(row, k) for k in ("answer_type", "question_type", "choices", "group", "phrasing")
                 if self.value(row, k) is not None}
         return Sample(id=sid, images=(image,), text=question, references=tuple(answers), meta=meta)
 
