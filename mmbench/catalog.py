@@ -99,6 +99,7 @@ DEFAULT_TASKS = ("easyvqa_caption",)
 DEFAULT_SUITE: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("easyvqa-captioner", ("easyvqa_caption",)),
     ("easyvqa-vilt", ("easyvqa_vqa",)),
+    ("easyvqa-clip", ("easyvqa_retrieval",)),
 )
 
 

@@ -202,6 +202,14 @@ def test_easyvqa_retrieval_groups_interchangeable_images():
         preds.append({"image": vec, "texts": [vec] * 5})
     values = task.score(samples, preds, {})
     assert values.corpus["t2i_R@1"] == 1.0 and values.corpus["i2t_R@1"] == 1.0
+    # random embeddings: with 5 captions per image, the mean of the per-image recalls (what the
+    # leaderboard bootstraps over images) is exactly the corpus recall
+    rng = np.random.default_rng(0)
+    noisy = [{"image": rng.standard_normal(8), "texts": list(rng.standard_normal((5, 8)))} for _ in samples]
+    values = task.score(samples, noisy, {})
+    for key in ("t2i_R@1", "t2i_R@10", "i2t_R@5", "i2t_R@10"):
+        assert 0 < values.corpus[key] < 1
+        assert np.mean([p[key] for p in values.per_sample]) == pytest.approx(values.corpus[key], abs=1e-12)
     # without groups the same embeddings are all ties, and the pessimistic rule gives no credit
     from mmbench.metrics.retrieval import retrieval_recall
 

@@ -134,14 +134,22 @@ class RetrievalTask(Task):
             raise MMBenchError(f"task {self.name}: no captions at all: nothing to retrieve")
         values = recall_from_ranks(text_ranks, image_ranks, self.ks, grouped=grouped)
         per_sample: list[dict[str, float]] = [{} for _ in samples]
+        n_images, n_texts = len(image_ranks), len(text_ranks)
         for i in scored:
-            scores: dict[str, float] = {}
-            if np.isfinite(image_rank_of.get(i, np.inf)):
-                scores["i2t_rank"] = image_rank_of[i]
-            ranks = [text_rank_of[(i, j)] for j in range(len(samples[i].references)) if (i, j) in text_rank_of]
-            if ranks:
-                scores["t2i_best_rank"] = min(ranks)
-                scores["t2i_mean_rank"] = float(np.mean(ranks))
+            i_rank = image_rank_of.get(i, np.inf)
+            t_ranks = [text_rank_of.get((i, j), np.inf) for j in range(len(samples[i].references))]
+            # per image: its own i2t hit (0/1) and the fraction of its captions that find it, so
+            # the mean over images is the corpus value when every image has the same caption count
+            scores: dict[str, float] = {f"i2t_R@{k}": float(i_rank <= min(k, n_texts)) for k in self.ks}
+            if t_ranks:
+                scores.update({f"t2i_R@{k}": float(np.mean([r <= min(k, n_images) for r in t_ranks]))
+                               for k in self.ks})
+            if np.isfinite(i_rank):
+                scores["i2t_rank"] = float(i_rank)
+            finite = [r for r in t_ranks if np.isfinite(r)]
+            if finite:
+                scores["t2i_best_rank"] = float(min(finite))
+                scores["t2i_mean_rank"] = float(np.mean(finite))
             per_sample[i] = scores
         warnings = list(values.warnings)
         if len(ok) < len(scored):
