@@ -44,7 +44,7 @@ METRICS.register("multiple-choice", "mmbench.metrics.vqa:score_multiple_choice",
 METRICS.register("answer-consistency", "mmbench.metrics.consistency:answer_consistency",
                  description="VQA answer consistency across rephrasings: fraction of groups answered identically, "
                              "accuracy of each group's strict-majority answer",
-                 sample_fields={"groups": "group"})
+                 sample_fields={"groups": "group", "subsets": "phrasing"})
 METRICS.register("clipscore", "mmbench.consistency:clipscore_metric",
                  description="CLIPScore and RefCLIPScore (Hessel et al. 2021, as jmhessel/clipscore) of captions, "
                              "with the scorer model named by the task (recorded in the fingerprint)",

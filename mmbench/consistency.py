@@ -51,7 +51,7 @@ def _embed(model: Any, requests: list[EmbedRequest], batch_size: int, what: str)
         for out in model.embed(requests[start:start + batch_size]):
             if not out.ok:
                 raise DataError(f"the CLIPScore scorer could not embed this {what}: {out.error}",
-                                sample_id=out.id.split("#")[0])
+                                sample_id=out.id.rsplit("#", 1)[0])
             rows.append(out.embedding)
     return np.stack(rows) if rows else np.zeros((0, 1), dtype=np.float32)
 
@@ -85,6 +85,9 @@ def clipscore_metric(predictions: Sequence[str], references: Sequence[Sequence[s
     RefCLIPScore against its references (``with_references``; samples without references
     make it unavailable rather than partial)."""
     ids = list(sample_ids) if sample_ids is not None else [str(i) for i in range(len(predictions))]
+    if not len(ids) == len(images) == len(predictions) == len(references):
+        raise ValueError(f"predictions ({len(predictions)}), references ({len(references)}), images ({len(images)}) "
+                         f"and sample_ids ({len(ids)}) must have the same length")
     if not predictions:
         return MetricValues(corpus={}, unavailable={"CLIPScore": "no captions to score"})
     for sid, ref in zip(ids, images):

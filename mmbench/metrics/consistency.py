@@ -14,6 +14,12 @@ answer normalisation (:func:`mmbench.metrics.vqa.normalize_answer`), so "Red" an
   splitting its votes.
 * ``consistent_and_correct``: the fraction of groups answered correctly every time.
 
+With ``subsets`` (a label per question, e.g. easy-VQA's ``phrasing``: ``template`` for
+wordings seen in training, ``novel`` for new ones) the result also has, per label,
+``accuracy/<label>`` (exact match of those questions) and ``consistency/<label>`` (the
+consistency of each group restricted to its questions with that label, over groups with at
+least two of them).
+
 Groups of one question are trivially consistent; they are counted and reported in
 ``warnings``.  An empty answer (a failed sample is scored as one) is an answer like
 any other and breaks consistency with non-empty ones.
@@ -36,7 +42,8 @@ __all__ = ["answer_consistency"]
 
 
 def answer_consistency(predictions: Sequence[str], answers: Sequence[str | Sequence[str]], *,
-                       groups: Sequence[Hashable | None]) -> MetricValues:
+                       groups: Sequence[Hashable | None],
+                       subsets: Sequence[str | None] | None = None) -> MetricValues:
     """Consistency and majority accuracy over question groups (see the module docstring).
 
     Args:
@@ -45,6 +52,8 @@ def answer_consistency(predictions: Sequence[str], answers: Sequence[str | Seque
             every question of a group must have the same one.
         groups: the group label of each question (None is an error: every question
             of a consistency task belongs to a group).
+        subsets: optional label per question (None: in no subset) for the per-subset
+            breakdown described in the module docstring.
 
     Returns:
         :class:`MetricValues` with corpus ``consistency``, ``group_majority_accuracy``,
@@ -86,12 +95,22 @@ def answer_consistency(predictions: Sequence[str], answers: Sequence[str | Seque
         for i in rows:
             per_sample[i] = {"group_consistent": float(same)}
     n = len(members)
+    corpus = {"consistency": consistent / n, "group_majority_accuracy": majority_right / n,
+              "consistent_and_correct": all_right / n, "n_groups": float(n)}
+    if subsets is not None:
+        if len(subsets) != len(predictions):
+            raise ValueError(f"subsets ({len(subsets)}) must have one label per question ({len(predictions)})")
+        for label in sorted({s for s in subsets if s is not None}):
+            rows_in = [i for i, s in enumerate(subsets) if s == label]
+            corpus[f"accuracy/{label}"] = sum(normalized[i] == reference[groups[i]] for i in rows_in) / len(rows_in)
+            restricted = [[normalized[i] for i in rows if subsets[i] == label] for rows in members.values()]
+            restricted = [answers_ for answers_ in restricted if len(answers_) >= 2]
+            if restricted:
+                corpus[f"consistency/{label}"] = sum(len(set(a)) == 1 for a in restricted) / len(restricted)
     warnings = ()
     if singletons:
         warnings = (f"{singletons} of {n} groups have a single question (trivially consistent)",)
     backend = {"implementation": "mmbench.metrics.consistency", "normalization": "official VQA answer normalisation",
                "majority": "strict (ties count as wrong)"}
-    corpus = {"consistency": consistent / n, "group_majority_accuracy": majority_right / n,
-              "consistent_and_correct": all_right / n, "n_groups": float(n)}
     return MetricValues(corpus=corpus, per_sample=tuple(per_sample), backend={k: dict(backend) for k in corpus},
                         warnings=warnings)
