@@ -3,7 +3,7 @@ and build the leaderboard pages from their results.
 
     python scripts/publish_easyvqa_leaderboard.py            # from the repository root
 
-Everything runs offline on the CPU (about a minute on 2 cores). Runs go to
+Everything runs offline on the CPU (a few minutes on 2 cores). Runs go to
 leaderboards/easy-vqa/runs/<model>/ (results.json + predictions/), the tables and the page to
 leaderboards/easy-vqa/ (README.md, leaderboard.csv, leaderboard.json, index.html).
 """
@@ -16,10 +16,11 @@ import shutil
 from pathlib import Path
 
 RUNS = (
-    ("easyvqa-captioner", "easyvqa_caption"),
-    ("easyvqa-vilt", "easyvqa_vqa"),
-    ("easyvqa-question-only", "easyvqa_vqa"),
-    ("easyvqa-majority", "easyvqa_vqa"),
+    ("easyvqa-captioner", ("easyvqa_caption",)),
+    ("easyvqa-vilt", ("easyvqa_vqa", "easyvqa_consistency")),
+    ("easyvqa-question-only", ("easyvqa_vqa", "easyvqa_consistency")),
+    ("easyvqa-majority", ("easyvqa_vqa", "easyvqa_consistency")),
+    ("easyvqa-clip", ("easyvqa_retrieval",)),
 )
 
 
@@ -38,11 +39,11 @@ def main() -> None:
     if runs.exists():
         shutil.rmtree(runs)
     paths = []
-    for model, task in RUNS:
+    for model, tasks in RUNS:
         run_dir = runs / model
-        evaluate(model=model, tasks=[task], output=str(run_dir), batch_size=args.batch_size, cache=False, seed=0)
+        evaluate(model=model, tasks=list(tasks), output=str(run_dir), batch_size=args.batch_size, cache=False, seed=0)
         paths.append(run_dir)
-        print(f"ran {model} on {task}")
+        print(f"ran {model} on {', '.join(tasks)}")
     build_leaderboard([str(p) for p in paths], str(out), seed=0)
     print(f"wrote {out}/README.md, leaderboard.csv, leaderboard.json, index.html")
 

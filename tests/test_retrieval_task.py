@@ -60,10 +60,10 @@ def checkpoints(tmp_path_factory):
     return {"clip": make_clip(root / "clip"), "siglip": make_siglip(root / "siglip")}
 
 
-def _local_task(tmp_path: Path, name: str, broken: int | None = None) -> str:
+def _local_task(tmp_path: Path, name: str, broken: int | None = None, builtin: str = "flickr30k_1k") -> str:
     _write_shard(tmp_path / f"{name}.tar", broken)
     (tmp_path / f"{name}.yaml").write_text(textwrap.dedent(f"""
-        include: {builtin_task_dir() / 'retrieval' / 'flickr30k_1k.yaml'}
+        include: {builtin_task_dir() / 'retrieval' / (builtin + '.yaml')}
         name: {name}
         dataset: {{path: webdataset, data_files: {{test: {name}.tar}}, revision: null}}
     """))
@@ -140,6 +140,22 @@ def test_dual_encoder_evaluates_through_model_dir(tmp_path, checkpoints, kind):
     values = json.loads(rescored.stdout.strip().splitlines()[-1])
     assert list(values) == ["t2i_R@1", "t2i_R@5", "t2i_R@10", "i2t_R@1", "i2t_R@5", "i2t_R@10"]
     assert all(values[key] == entry["metrics"][key] for key in values)
+
+
+@pytest.mark.parametrize("builtin", ["flickr30k_1k", "coco_karpathy_5k"])
+def test_builtin_hub_tasks_read_the_webdataset_schema(tmp_path, builtin):
+    """The built-in hub tasks pin a revision and read CLIP_benchmark's webdataset columns; with the
+    data path swapped for a local shard of the same schema they load every image and caption."""
+    from mmbench.catalog import build_task
+    from mmbench.tasks.config import load_task_config
+
+    cfg = load_task_config(builtin_task_dir() / "retrieval" / f"{builtin}.yaml")
+    assert len(cfg.dataset.revision) == 40 and cfg.dataset.path.startswith("clip-benchmark/wds_")
+    task = build_task(_local_task(tmp_path, f"local_{builtin}", builtin=builtin))
+    samples = task.load_samples()
+    assert [s.id for s in samples] == [f"{i:06d}" for i in range(len(CAPTION_COUNTS))]
+    assert [list(s.references) for s in samples] == [_captions(i) for i in range(len(CAPTION_COUNTS))]
+    assert task.provenance["data_files_sha256"]
 
 
 def test_scores_do_not_move_with_batch_size_and_resume_from_cache(tmp_path, checkpoints):
@@ -285,3 +301,10 @@ def test_score_retrieval_bad_input_names_file_and_row(tmp_path, problem, expecte
     import re
 
     assert re.search(expected, " ".join(result.output.split())), result.output
+
+
+def test_hub_retrieval_task_offline_fails_fast_with_a_clear_error():
+    from mmbench.catalog import build_task
+
+    with pytest.raises(MMBenchError, match="HF_HUB_OFFLINE"):
+        build_task("flickr30k_1k").load_samples()
