@@ -105,7 +105,11 @@ def test_default_run_evaluates_each_reference_model_offline(tmp_path, monkeypatc
     vqa = json.loads((tmp_path / "default" / "easyvqa-vilt" / "results.json").read_text())
     assert cap["tasks"]["easyvqa_caption"]["metrics"]["CIDEr-D"] > 3.0  # the reference captioner works
     assert vqa["tasks"]["easyvqa_vqa"]["metrics"]["exact_match"] > 0.8
-    assert "easyvqa_caption" in result.output and "easyvqa_vqa" in result.output
+    clip = json.loads((tmp_path / "default" / "easyvqa-clip" / "results.json").read_text())
+    assert clip["tasks"]["easyvqa_retrieval"]["metrics"]["t2i_R@1"] > 0.9  # the reference CLIP works
+    assert cap["tasks"]["easyvqa_caption"]["metrics"]["CLIPScore"] > 2.0  # and scores the captioner's captions
+    assert cap["tasks"]["easyvqa_caption"]["metric_backends"]["CLIPScore"]["scorer"] == "easyvqa-clip"
+    assert all(t in result.output for t in ("easyvqa_caption", "easyvqa_vqa", "easyvqa_retrieval"))
 
 
 def test_model_without_tasks_is_an_error():
