@@ -25,7 +25,7 @@ from mmbench.catalog import builtin_task_dir, include_tasks
 from mmbench.cli import app
 from mmbench.errors import MMBenchError
 from mmbench.runner import evaluate
-from tests.fixtures.tiny_models import make_clip, make_siglip
+from tests.fixtures.tiny_models import make_clip, make_siglip, make_siglip2
 
 # image i has CAPTION_COUNTS[i] captions (one image has none: an i2t miss that stays in the denominator)
 CAPTION_COUNTS = [5, 5, 3, 0, 6, 1, 5, 2]
@@ -57,7 +57,8 @@ def _write_shard(path: Path, broken: int | None = None) -> None:
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
     root = tmp_path_factory.mktemp("embedders")
-    return {"clip": make_clip(root / "clip"), "siglip": make_siglip(root / "siglip")}
+    return {"clip": make_clip(root / "clip"), "siglip": make_siglip(root / "siglip"),
+            "siglip2": make_siglip2(root / "siglip2")}
 
 
 def _local_task(tmp_path: Path, name: str, broken: int | None = None, builtin: str = "flickr30k_1k") -> str:
@@ -82,7 +83,7 @@ def _direct_embeddings(checkpoint: str, *, pad_to_max: bool) -> tuple[np.ndarray
     texts = [c for i in range(len(CAPTION_COUNTS)) for c in _captions(i)]
     mapping = [i for i in range(len(CAPTION_COUNTS)) for _ in _captions(i)]
     with torch.no_grad():
-        img = model.get_image_features(pixel_values=processor(images=images, return_tensors="pt")["pixel_values"])
+        img = model.get_image_features(**processor(images=images, return_tensors="pt"))
         tok = processor.tokenizer(texts, padding="max_length" if pad_to_max else True, truncation=True,
                                   return_tensors="pt")
         kwargs = {"input_ids": tok["input_ids"]}
@@ -108,7 +109,7 @@ def _brute_force_recall(img: np.ndarray, txt: np.ndarray, mapping: list[int], k:
     return float(t2i), float(np.mean(hits))
 
 
-@pytest.mark.parametrize("kind", ["clip", "siglip"])
+@pytest.mark.parametrize("kind", ["clip", "siglip", "siglip2"])
 def test_dual_encoder_evaluates_through_model_dir(tmp_path, checkpoints, kind):
     """`mmbench eval --model <dir>` picks the embedding adapter from config.json and matches
     recall computed from embeddings taken straight from transformers."""
@@ -123,7 +124,7 @@ def test_dual_encoder_evaluates_through_model_dir(tmp_path, checkpoints, kind):
     assert entry["family"] == "retrieval" and entry["n_samples"] == 8 and entry["n_failed"] == 0
     assert entry["n_requests"] == 8 + sum(CAPTION_COUNTS)
     assert any("1 of 8 images have no caption" in w for w in entry["warnings"])
-    img, txt, mapping = _direct_embeddings(checkpoints[kind], pad_to_max=kind == "siglip")
+    img, txt, mapping = _direct_embeddings(checkpoints[kind], pad_to_max=kind.startswith("siglip"))
     for k in (1, 5):
         t2i, i2t = _brute_force_recall(img, txt, mapping, k)
         assert entry["metrics"][f"t2i_R@{k}"] == pytest.approx(t2i, abs=1e-12)

@@ -51,7 +51,9 @@ class HFEmbeddingModel(HFAdapter):
                 raise ValueError(f"an embedding request takes one image, got {len(images[i])}")
         if image_rows:
             processed = self.processor(images=[images[i][0] for i in image_rows], return_tensors="pt")
-            inputs["image"] = {"pixel_values": processed["pixel_values"]}
+            # everything the image processor returns: pixel_values, and for NaFlex models (SigLIP2)
+            # pixel_attention_mask and spatial_shapes
+            inputs["image"] = {k: v for k, v in processed.items() if k not in ("input_ids", "attention_mask")}
         if text_rows:
             texts = [requests[i].text for i in text_rows]
             if any(not isinstance(t, str) for t in texts):
