@@ -43,11 +43,14 @@ def atomic_write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> None:
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
-    """Yield ``(line_number, object)`` for each non-blank line; a bad line raises naming file and line."""
+    """Yield ``(line_number, object)`` for each non-blank line; a bad line raises naming file and line.
+    A ``.gz`` file is read through gzip."""
     path = Path(path)
     if not path.exists():
         raise DataError("file not found", source=str(path))
-    with path.open(encoding="utf-8") as fh:
+    import gzip
+
+    with (gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")) as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue

@@ -248,6 +248,33 @@ def test_image_ids_from_meta_are_units(tmp_path):
     assert ci_a == ci_b
 
 
+def test_gzipped_predictions_give_the_same_intervals(tmp_path):
+    """Published runs keep predictions/<task>.jsonl.gz; the board reads them transparently."""
+    import gzip
+
+    plain = fake_run(tmp_path / "plain", "m", [0.1, 0.5, 0.9, 0.3, 0.7])
+    packed = fake_run(tmp_path / "packed", "m", [0.1, 0.5, 0.9, 0.3, 0.7])
+    jsonl = packed / "predictions" / "t.jsonl"
+    (packed / "predictions" / "t.jsonl.gz").write_bytes(gzip.compress(jsonl.read_bytes()))
+    jsonl.unlink()
+    cell = lambda root: make_board([root], n_boot=200)["tasks"][0]["groups"][0]["rows"][0]["metrics"]["CIDEr-D"]
+    assert cell(packed)["ci"] == cell(plain)["ci"] is not None
+
+
+def test_gzip_expansion_is_bounded(tmp_path, monkeypatch):
+    import gzip
+
+    from mmbench.leaderboard import load
+
+    run = fake_run(tmp_path, "m", [0.5] * 200)
+    jsonl = run / "predictions" / "t.jsonl"
+    (run / "predictions" / "t.jsonl.gz").write_bytes(gzip.compress(jsonl.read_bytes()))
+    jsonl.unlink()
+    monkeypatch.setattr(load, "MAX_PREDICTIONS_BYTES", 2000)  # the .gz is smaller, the text is not
+    with pytest.raises(DataError, match="more than"):
+        make_board([tmp_path], n_boot=100)
+
+
 # ------------------------------------------------------------------ comparability
 
 def test_fingerprint_differences_name_the_cause():

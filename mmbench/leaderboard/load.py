@@ -12,6 +12,8 @@ run folders (each ``*/results.json`` one level down).
 
 from __future__ import annotations
 
+import gzip
+
 import json
 import math
 from dataclasses import dataclass, field
@@ -295,9 +297,14 @@ def load_sample_scores(entry: TaskEntry, metrics: Iterable[str]) -> SampleScores
     """
     import numpy as np
 
-    if entry.predictions is None or not entry.predictions.is_file():
+    if entry.predictions is None:
         return None
     path = entry.predictions
+    gz = path.with_name(path.name + ".gz")  # published runs may keep their predictions gzipped
+    if not path.is_file():
+        if not gz.is_file():
+            return None
+        path = gz
     size = path.stat().st_size
     if size > MAX_PREDICTIONS_BYTES:
         raise DataError(f"file is {size / 2**20:.0f} MB, more than allowed", source=str(path))
@@ -305,8 +312,14 @@ def load_sample_scores(entry: TaskEntry, metrics: Iterable[str]) -> SampleScores
     ids: list[str] = []
     units: list[str] = []
     columns: dict[str, list[float]] = {m: [] for m in wanted}
-    with path.open(encoding="utf-8", errors="strict") as fh:
+    opened = (gzip.open(path, "rt", encoding="utf-8", errors="strict") if path.suffix == ".gz"
+              else path.open(encoding="utf-8", errors="strict"))
+    read = 0
+    with opened as fh:
         for lineno, line in enumerate(fh, 1):
+            read += len(line)
+            if read > MAX_PREDICTIONS_BYTES:  # also bounds what a gzip file may expand to
+                raise DataError(f"more than {MAX_PREDICTIONS_BYTES // 2**20} MB of predictions", source=str(path))
             if not line.strip():
                 continue
             where = f"{path}:{lineno}"

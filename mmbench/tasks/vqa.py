@@ -72,6 +72,9 @@ class VQATask(Task):
             return Sample(id=sid, error=str(exc))
         meta = {k: self.value(row, k) for k in ("answer_type", "question_type", "choices", "group", "phrasing")
                 if self.value(row, k) is not None}
+        image_id = row.get(self.config.dataset.columns.get("image_id", "image_id"))
+        if isinstance(image_id, (str, int)) and not isinstance(image_id, bool):
+            meta["image_id"] = str(image_id)  # leaderboards resample questions of one image together
         return Sample(id=sid, images=(image,), text=question, references=tuple(answers), meta=meta)
 
     def prompt_for(self, model_name: str | None) -> str | None:
