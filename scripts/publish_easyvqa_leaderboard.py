@@ -4,13 +4,14 @@ and build the leaderboard pages from their results.
     python scripts/publish_easyvqa_leaderboard.py            # from the repository root
 
 Everything runs offline on the CPU (a few minutes on 2 cores). Runs go to
-leaderboards/easy-vqa/runs/<model>/ (results.json + predictions/), the tables and the page to
+leaderboards/easy-vqa/runs/<model>/ (results.json + predictions/, gzipped), the tables and the page to
 leaderboards/easy-vqa/ (README.md, leaderboard.csv, leaderboard.json, index.html).
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
 import shutil
 from pathlib import Path
@@ -42,6 +43,11 @@ def main() -> None:
     for model, tasks in RUNS:
         run_dir = runs / model
         evaluate(model=model, tasks=list(tasks), output=str(run_dir), batch_size=args.batch_size, cache=False, seed=0)
+        (run_dir / ".mmbench.lock").unlink(missing_ok=True)
+        for jsonl in (run_dir / "predictions").glob("*.jsonl"):  # ~10x smaller; read back transparently
+            with jsonl.open("rb") as src, gzip.GzipFile(jsonl.with_name(jsonl.name + ".gz"), "wb", mtime=0) as dst:
+                shutil.copyfileobj(src, dst)
+            jsonl.unlink()
         paths.append(run_dir)
         print(f"ran {model} on {', '.join(tasks)}")
     build_leaderboard([str(p) for p in paths], str(out), seed=0)
