@@ -86,6 +86,9 @@ MODELS.register("openai-chat", "mmbench.models.openai_api:OpenAIChatModel",
 MODELS.register("hf-embed", "mmbench.models.hf_embed:HFEmbeddingModel",
                 description="HF dual encoders (CLIP, SigLIP, any AutoModel with get_image/text_features): "
                             "L2-normalised image and text embeddings for retrieval and CLIPScore")
+MODELS.register("open-clip", "mmbench.models.open_clip_adapter:OpenCLIPModel",
+                description="OpenCLIP dual encoders (optional: pip install open_clip_torch): --adapter open-clip "
+                            "--model ViT-B-32 --model-arg pretrained=laion2b_s34b_b79k")
 MODELS.register("easyvqa-clip", "mmbench.models.hf_embed:HFEmbeddingModel",
                 description="reference dual encoder (tiny CLIP) trained on easy-VQA; default retrieval model "
                             "and the easy-VQA CLIPScore scorer",

@@ -105,6 +105,11 @@ def load_model(spec: str, *, adapter: str | None = None, device: str = "auto", d
         return cls(name=spec, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
                    revision=revision, **kwargs)
 
+    if adapter is not None and getattr(MODELS.get(adapter), "resolves_own_path", False):
+        # e.g. open_clip: --model is a name that library resolves itself
+        return MODELS.get(adapter)(name=spec, path=spec, device=device, dtype=dtype, revision=revision,
+                                   trust_remote_code=trust_remote_code, **model_args)
+
     peft_dir: str | None = None
     base_spec = spec
     adapter_cfg_path, _ = fetch_config_file(spec, "adapter_config.json", revision, required=False)

@@ -1,0 +1,107 @@
+"""open_clip dual encoders (LAION's OpenCLIP: the models CLIP_benchmark evaluates).
+
+Optional: needs ``pip install open_clip_torch`` (which needs torchvision).  Select it
+with ``--adapter open-clip``; ``--model`` is the open_clip model name (``ViT-B-32``, or
+``hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K``) and the pretrained weights are a
+model argument::
+
+    mmbench eval --adapter open-clip --model ViT-B-32 --model-arg pretrained=laion2b_s34b_b79k \\
+        --tasks flickr30k_1k
+
+``pretrained`` may also be a local checkpoint file (its bytes are hashed into the
+fingerprint).  Images go through the model's own evaluation transform, texts through
+its own tokenizer (fixed context length, so a text's embedding does not depend on its
+batch); embeddings are L2-normalised in float32, like every embedding adapter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Sequence
+
+from mmbench.errors import ModelLoadError
+from mmbench.models.base import ModelAdapter, pick_dtype
+from mmbench.types import EmbedRequest
+
+
+class OpenCLIPModel(ModelAdapter):
+    adapter = "open-clip"
+    capabilities = frozenset({"embed"})
+    #: ``--model`` is an open_clip model name, not a Hugging Face checkpoint to resolve
+    resolves_own_path = True
+
+    def __init__(self, name: str, *, path: str | None = None, pretrained: str | None = None, device: str = "auto",
+                 dtype: str = "auto", **_: Any):
+        super().__init__(name, device=device, dtype=dtype)
+        try:
+            import open_clip
+        except ImportError:
+            raise ModelLoadError("the open-clip adapter needs the open_clip package: pip install open_clip_torch "
+                                 "(it depends on torchvision)") from None
+        model_name = path or name
+        self.torch_dtype = pick_dtype(dtype, self.device)
+        self.dtype_name = str(self.torch_dtype).replace("torch.", "")
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained,
+                                                                         device=self.device)
+            self.tokenizer = open_clip.get_tokenizer(model_name)
+        except (RuntimeError, ValueError, OSError, KeyError) as exc:
+            raise ModelLoadError(f"open_clip cannot load {model_name!r} (pretrained={pretrained!r}): {exc}") from None
+        self.model = model.to(self.torch_dtype).eval()
+        self.preprocess = preprocess
+        self.n_parameters = sum(p.numel() for p in self.model.parameters())
+        info: dict[str, Any] = {"open_clip_model": model_name, "pretrained": pretrained,
+                                "open_clip_version": getattr(open_clip, "__version__", None),
+                                "n_parameters": self.n_parameters, "dtype": self.dtype_name}
+        if pretrained and Path(pretrained).is_file():
+            info["weights_sha256"] = _file_sha256(pretrained)
+        self.fingerprint_info = info
+
+    def info(self) -> dict[str, Any]:
+        return {"device": self.device, "dtype": self.dtype_name, "n_parameters": self.n_parameters}
+
+    def _preprocess(self, requests: Sequence[EmbedRequest], images: Sequence[list[Any]]) -> Any:
+        import torch
+
+        image_rows = [i for i, r in enumerate(requests) if r.images]
+        text_rows = [i for i, r in enumerate(requests) if not r.images]
+        inputs: dict[str, Any] = {"image_rows": image_rows, "text_rows": text_rows}
+        if image_rows:
+            if any(len(images[i]) != 1 for i in image_rows):
+                raise ValueError("an embedding request takes one image")
+            inputs["image"] = torch.stack([self.preprocess(images[i][0]) for i in image_rows])
+        if text_rows:
+            texts = [requests[i].text for i in text_rows]
+            if any(not isinstance(t, str) for t in texts):
+                raise ValueError("an embedding request has neither an image nor a text")
+            inputs["text"] = self.tokenizer(texts)
+        return inputs
+
+    def _forward(self, requests: Sequence[EmbedRequest], inputs: Any) -> list[Any]:
+        import torch
+
+        out: list[Any] = [None] * len(requests)
+        with torch.inference_mode():
+            if inputs["image_rows"]:
+                feats = self.model.encode_image(inputs["image"].to(self.device, self.torch_dtype))
+                for row, vec in zip(inputs["image_rows"], _unit(feats)):
+                    out[row] = vec
+            if inputs["text_rows"]:
+                feats = self.model.encode_text(inputs["text"].to(self.device))
+                for row, vec in zip(inputs["text_rows"], _unit(feats)):
+                    out[row] = vec
+        return out
+
+
+def _unit(feats: Any) -> list[Any]:
+    feats = feats.float()
+    return list((feats / feats.norm(dim=-1, keepdim=True)).cpu().numpy())
+
+
+def _file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
