@@ -32,3 +32,28 @@ def test_two_processes_equal_one(tmp_path):
     assert t1["fingerprint"]["hash"] == t2["fingerprint"]["hash"]
     assert (tmp_path / "one" / "predictions" / "tiny_caption.jsonl").read_text() == \
         (tmp_path / "two" / "predictions" / "tiny_caption.jsonl").read_text()
+
+
+def test_retrieval_two_processes_equal_one(tmp_path):
+    """Embedding requests are sharded and gathered like generation requests: same recall, same files."""
+    from tests.test_retrieval_task import _local_task
+
+    task = _local_task(tmp_path, "wds_dist", broken=3)
+    model = tiny_models.make_clip(tmp_path / "clip")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    common = ["--model", model, "--tasks", task, "--include", str(tmp_path / f"{task}.yaml"), "--batch-size", "3",
+              "--no-cache"]
+    _eval([*common, "--output", str(tmp_path / "one")], env, [sys.executable])
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    _eval([*common, "--output", str(tmp_path / "two")], env, torchrun)
+    one = json.loads((tmp_path / "one" / "results.json").read_text())["tasks"][task]
+    two = json.loads((tmp_path / "two" / "results.json").read_text())["tasks"][task]
+    assert one["metrics"] == two["metrics"] and one["n_failed"] == two["n_failed"] == 1
+    import numpy as np
+
+    # embeddings agree to float32 rounding (shards batch different requests together), not bit for bit
+    for name in ("image_embeddings.npy", "text_embeddings.npy"):
+        a, b = (np.load(tmp_path / run / "predictions" / f"{task}.{name}") for run in ("one", "two"))
+        assert a.shape == b.shape and np.abs(a - b).max() < 1e-5
+    assert (tmp_path / "one" / "predictions" / f"{task}.text_to_image.json").read_text() == \
+        (tmp_path / "two" / "predictions" / f"{task}.text_to_image.json").read_text()
