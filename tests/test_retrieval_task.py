@@ -309,3 +309,19 @@ def test_hub_retrieval_task_offline_fails_fast_with_a_clear_error():
 
     with pytest.raises(MMBenchError, match="HF_HUB_OFFLINE"):
         build_task("flickr30k_1k").load_samples()
+
+
+def test_grouped_run_rescored_from_its_files(tmp_path, checkpoints):
+    """easyvqa_retrieval writes .image_groups.json; `mmbench score retrieval --image-groups` on the run's
+    files reproduces the run, and without the groups the same embeddings score lower (shared captions tie)."""
+    entry = evaluate(model=checkpoints["clip"], tasks=["easyvqa_retrieval"], limit=60,
+                     output=str(tmp_path / "run"))["tasks"]["easyvqa_retrieval"]
+    stem = tmp_path / "run" / "predictions" / "easyvqa_retrieval"
+    args = ["score", "retrieval", "--json", "--image-embeddings", f"{stem}.image_embeddings.npy",
+            "--text-embeddings", f"{stem}.text_embeddings.npy", "--text-to-image", f"{stem}.text_to_image.json"]
+    grouped = CliRunner().invoke(app, [*args, "--image-groups", f"{stem}.image_groups.json"])
+    assert grouped.exit_code == 0, grouped.output
+    values = json.loads(grouped.stdout.strip().splitlines()[-1])
+    assert all(values[k] == entry["metrics"][k] for k in values)
+    plain = json.loads(CliRunner().invoke(app, args).stdout.strip().splitlines()[-1])
+    assert plain["i2t_R@10"] <= values["i2t_R@10"] and plain != values
