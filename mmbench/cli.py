@@ -116,6 +116,9 @@ def eval_command(
     revision: Annotated[Optional[str], typer.Option(help="Hub revision (commit sha) of --model.")] = None,
     model_arg: Annotated[Optional[list[str]], typer.Option(help="Extra adapter argument key=value (repeatable).")]
     = None,
+    threads: Annotated[Optional[int], typer.Option(
+        help="torch CPU threads (default: one per core). On a shared or busy machine 1 is often much faster.")]
+    = None,
 ) -> None:
     """Evaluate a model on tasks; write results.json and predictions/ to the run folder."""
     from mmbench.runner import EvalConfig, evaluate, evaluate_default_suite, task_names
@@ -128,7 +131,7 @@ def eval_command(
                          device=device, dtype=dtype, limit=limit, seed=seed, output=output, include=include or [],
                          on_error=on_error, tokenizer=tokenizer, trust_remote_code=trust_remote_code,
                          cache=cache, cache_dir=cache_dir, check_batch_invariance=check_batch_invariance, compile=compile,
-                         revision=revision, model_args=_parse_model_args(model_arg or []))
+                         revision=revision, model_args=_parse_model_args(model_arg or []), threads=threads)
         progress, factory = _rich_progress()
         with progress:
             runs = evaluate_default_suite(cfg, progress=factory) if default_run else [evaluate(cfg, progress=factory)]

@@ -9,6 +9,7 @@ without the model.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -59,6 +60,8 @@ class EvalConfig:
     trust_remote_code: bool = False
     revision: str | None = None
     model_args: dict[str, Any] = field(default_factory=dict)
+    #: torch CPU threads (None: torch's default, one per core).  Never changes a score, only speed.
+    threads: int | None = None
 
 
 def _seed_everything(seed: int) -> None:
@@ -98,6 +101,29 @@ def evaluate(config: EvalConfig | None = None, *, progress: ProgressFactory | No
         if cfg.batch_size < 1:
             raise MMBenchError("--batch-size must be at least 1")
     progress = progress or _no_progress
+    with _torch_threads_set(cfg.threads):
+        return _evaluate(cfg, progress)
+
+
+@contextlib.contextmanager
+def _torch_threads_set(threads: int | None):
+    """``torch.set_num_threads(threads)`` for the duration of a run, then the caller's setting again."""
+    if threads is None:
+        yield
+        return
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise MMBenchError(f"--threads must be a whole number of at least 1, not {threads!r}")
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _evaluate(cfg: EvalConfig, progress: ProgressFactory) -> dict[str, Any]:
     for path in cfg.include:
         include_tasks(path)
     tasks: list[Task] = [build_task(name) for name in cfg.tasks]  # fail on a bad name before loading a model
@@ -135,6 +161,7 @@ def evaluate(config: EvalConfig | None = None, *, progress: ProgressFactory | No
         "environment": _environment(),
         "seed": cfg.seed,
         "n_processes": ctx.world_size if ctx else 1,
+        "torch_threads": _torch_threads(),
         "timing": {"model_load_s": round(load_s, 3)},
         "tasks": {},
     }
@@ -411,6 +438,12 @@ def check_batch_invariance(model: Any, requests: list[Any], batch_size: int) -> 
         report["max_abs_embedding_diff"] = max_diff
         report["embedding_tolerance"] = EMBEDDING_TOLERANCE
     return report
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _memory() -> dict[str, Any]:

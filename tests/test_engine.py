@@ -99,3 +99,22 @@ def test_two_runs_cannot_share_an_output_folder(tmp_path):
     res = evaluate(model="test-small-memory", tasks=["tiny_caption"], include=[str(tasks)],
                    output=str(tmp_path / "run"), meteor=False)  # free again once the holder is gone
     assert res["tasks"]["tiny_caption"]["n_failed"] == 0
+
+
+def test_threads_option_applies_during_the_run_only(tmp_path):
+    import torch
+
+    from mmbench.errors import MMBenchError
+    from mmbench.runner import evaluate
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        res = evaluate(model="easyvqa-majority", tasks=["easyvqa_vqa"], limit=4, threads=1,
+                       output=str(tmp_path / "a"))
+        assert res["torch_threads"] == 1 and res["config"]["threads"] == 1
+        assert torch.get_num_threads() == 2  # the caller's setting is back
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(MMBenchError, match="--threads must be"):
+        evaluate(model="easyvqa-majority", tasks=["easyvqa_vqa"], limit=4, threads=0, output=str(tmp_path / "b"))
