@@ -315,7 +315,10 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
         "timing": {"wall_s": round(wall, 3), "inference_s": round(model_s, 3),
                    "model_s": round(timer["forward_s"], 3), "data_wait_s": round(timer["data_wait_s"], 3),
                    "score_s": round(score_s, 3),
-                   "samples_per_s": round(len(pending) / model_s, 3) if pending and model_s > 0 else None},
+                   # samples (not requests: a retrieval sample is 1 + n_captions requests) per second
+                   "samples_per_s": round(len({owner[r.id] for r in pending}) / model_s, 3)
+                   if pending and model_s > 0 else None,
+                   "requests_per_s": round(len(pending) / model_s, 3) if pending and model_s > 0 else None},
         "memory": _memory(),
         **({"batch_invariance": invariance} if invariance is not None else {}),
         "predictions": pred_rel,
