@@ -80,7 +80,10 @@ def request_hash(req: GenerateRequest | EmbedRequest) -> str:
         elif ref.data is not None:
             images.append(["sha256", hashlib.sha256(ref.data).hexdigest()])
         else:
-            images.append(["memory", id(ref.pil)])  # in-memory images are not cacheable across runs
+            # an in-memory image is identified by its pixels (never by id(): a freed object's id is
+            # reused, which would return another image's cached output)
+            pil = ref.pil
+            images.append(["pixels", pil.mode, list(pil.size), hashlib.sha256(pil.tobytes()).hexdigest()])
     if isinstance(req, EmbedRequest):
         parts: list = ["embed", req.id, req.text, images]
     else:

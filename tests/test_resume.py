@@ -81,3 +81,18 @@ def test_cache_keys_ignore_batch_size_and_limit(tmp_path):
     second = evaluate(model="example-echo", tasks=["tiny_caption"], include=[str(tasks)], batch_size=2,
                       output=str(tmp_path / "b"))["tasks"]["tiny_caption"]
     assert second["n_cached"] == 4 and second["n_computed"] == 2
+
+
+def test_in_memory_images_are_keyed_by_their_pixels():
+    """Two different in-memory images never share a cache key, even if one is freed and the
+    other lands at the same address; equal pixels give equal keys across runs."""
+    from PIL import Image
+
+    from mmbench.cache import request_hash
+    from mmbench.types import GenerateRequest, ImageRef
+
+    def key(color):
+        return request_hash(GenerateRequest(id="s", images=(ImageRef(pil=Image.new("RGB", (4, 4), color)),)))
+
+    assert key((1, 2, 3)) == key((1, 2, 3))
+    assert key((1, 2, 3)) != key((1, 2, 4))
