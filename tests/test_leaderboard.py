@@ -389,3 +389,64 @@ def test_cli_build_and_show(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     result = runner.invoke(leaderboard_app, ["show", str(tmp_path / "bad.json")])
     assert result.exit_code == 2 and "bad.json" in result.output and "not valid JSON" in result.output
+
+
+def test_statistic_bootstrap_uses_the_same_draws_as_the_mean():
+    """A ratio-of-sums statistic over (value, 1) columns is the mean: identical intervals."""
+    from mmbench.leaderboard.stats import bootstrap_statistic_ci
+
+    rng = np.random.default_rng(3)
+    values = rng.random(50)
+    units = [f"u{i // 2}" for i in range(50)]
+    stats = np.column_stack([values, np.ones(50)])
+    got = bootstrap_statistic_ci(stats, units, lambda t: t[..., 0] / t[..., 1], seed=4, key=9, n_boot=300)
+    assert got == pytest.approx(bootstrap_mean_ci(values, units, seed=4, key=9, n_boot=300), abs=1e-12)
+
+
+def _caption_run(root: Path, preds: list[str], refs: list[list[str]], *, tamper: float = 0.0) -> Path:
+    from mmbench.metrics.caption import score_captions
+
+    values = score_captions(preds, refs, meteor=False)
+    run = root / "cap"
+    (run / "predictions").mkdir(parents=True)
+    fp = {"task": "t", "version": 1, "prompt": "p", "dataset": {}, "hash": "fp"}
+    metrics = {k: v + (tamper if k == "BLEU-4" else 0.0) for k, v in values.corpus.items()}
+    (run / "results.json").write_text(json.dumps({
+        "schema_version": 1, "model": {"name": "m"},
+        "tasks": {"t": {"family": "captioning", "fingerprint": fp, "n_samples": len(preds), "n_failed": 0,
+                        "metrics": metrics, "timing": {}, "memory": {}, "warnings": [],
+                        "predictions": "predictions/t.jsonl"}}}))
+    lines = [json.dumps({"id": str(i), "prediction": p, "references": r, "scores": dict(s), "error": None})
+             for i, (p, r, s) in enumerate(zip(preds, refs, values.per_sample))]
+    (run / "predictions" / "t.jsonl").write_text("\n".join(lines) + "\n")
+    return run
+
+
+def test_corpus_bleu_interval_is_of_the_value(tmp_path):
+    """Corpus BLEU is not a mean of per-image BLEU; the board re-derives the n-gram statistics from
+    the predictions file and bootstraps the corpus value itself (no dagger)."""
+    rng = np.random.default_rng(0)
+    words = "a man dog red on the grass riding small big".split()
+    refs = [[" ".join(rng.choice(words, 6)) for _ in range(3)] for _ in range(40)]
+    preds = []
+    for r in refs:  # a reference with some words replaced and a random length: real 4-gram overlap
+        tokens = r[0].split()[:int(rng.integers(4, 7))]
+        for j in rng.choice(len(tokens), 2, replace=False):
+            tokens[j] = str(rng.choice(words))
+        preds.append(" ".join(tokens))
+    board = make_board([_caption_run(tmp_path, preds, refs)], n_boot=300)
+    cells = board["tasks"][0]["groups"][0]["rows"][0]["metrics"]
+    for m in ("BLEU-2", "BLEU-3", "BLEU-4"):
+        assert cells[m]["ci_of"] == "value", m
+        assert cells[m]["ci"][0] <= cells[m]["value"] <= cells[m]["ci"][1], m
+    assert 0.01 < cells["BLEU-4"]["value"] < 1  # a real, non-degenerate score
+
+
+def test_reported_bleu_that_does_not_match_the_predictions_keeps_the_marked_interval(tmp_path):
+    rng = np.random.default_rng(1)
+    words = "a man dog red on the grass riding small big".split()
+    refs = [[" ".join(rng.choice(words, 6)) for _ in range(3)] for _ in range(30)]
+    preds = [" ".join(rng.choice(words, 6)) for _ in range(30)]
+    board = make_board([_caption_run(tmp_path, preds, refs, tamper=0.01)], n_boot=200)
+    cells = board["tasks"][0]["groups"][0]["rows"][0]["metrics"]
+    assert cells["BLEU-4"]["ci_of"] == "per-sample mean" and cells["BLEU-2"]["ci_of"] == "value"

@@ -18,7 +18,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterator, Any, Iterable
 
 from mmbench.errors import DataError
 
@@ -288,37 +288,29 @@ def load_runs(paths: Iterable[str | Path], *, skip_invalid: bool = False) -> tup
     return runs, rejected
 
 
-def load_sample_scores(entry: TaskEntry, metrics: Iterable[str]) -> SampleScores | None:
-    """Per-sample scores of ``metrics`` from the task's predictions file, or None if it is absent.
-
-    The resampling unit is ``meta.image_id`` when the line has it (several questions on
-    one image move together), else the sample id.  A malformed line raises ``DataError``
-    naming file and line.
-    """
-    import numpy as np
-
+def _predictions_path(entry: TaskEntry) -> Path | None:
+    """The task's predictions file, or its gzipped form (published boards keep those), or None."""
     if entry.predictions is None:
         return None
-    path = entry.predictions
-    gz = path.with_name(path.name + ".gz")  # published runs may keep their predictions gzipped
-    if not path.is_file():
-        if not gz.is_file():
-            return None
-        path = gz
+    if entry.predictions.is_file():
+        return entry.predictions
+    gz = entry.predictions.with_name(entry.predictions.name + ".gz")
+    return gz if gz.is_file() else None
+
+
+def _prediction_lines(path: Path) -> Iterator[tuple[str, dict]]:
+    """``(where, object)`` per non-blank line; size-bounded (also what a .gz may expand to);
+    a malformed line raises ``DataError`` naming file and line."""
     size = path.stat().st_size
     if size > MAX_PREDICTIONS_BYTES:
         raise DataError(f"file is {size / 2**20:.0f} MB, more than allowed", source=str(path))
-    wanted = list(metrics)
-    ids: list[str] = []
-    units: list[str] = []
-    columns: dict[str, list[float]] = {m: [] for m in wanted}
     opened = (gzip.open(path, "rt", encoding="utf-8", errors="strict") if path.suffix == ".gz"
               else path.open(encoding="utf-8", errors="strict"))
     read = 0
     with opened as fh:
         for lineno, line in enumerate(fh, 1):
             read += len(line)
-            if read > MAX_PREDICTIONS_BYTES:  # also bounds what a gzip file may expand to
+            if read > MAX_PREDICTIONS_BYTES:
                 raise DataError(f"more than {MAX_PREDICTIONS_BYTES // 2**20} MB of predictions", source=str(path))
             if not line.strip():
                 continue
@@ -329,24 +321,81 @@ def load_sample_scores(entry: TaskEntry, metrics: Iterable[str]) -> SampleScores
                 raise DataError(f"invalid JSON ({str(exc)[:200]})", source=where) from None
             if not isinstance(obj, dict):
                 raise DataError(f"expected a JSON object, got {_kind(obj)}", source=where)
-            sid = obj.get("id")
-            if not isinstance(sid, (str, int)) or isinstance(sid, bool):
-                raise DataError("missing or non-string id", source=where, field="id")
-            scores = obj.get("scores") or {}
-            if not isinstance(scores, dict):
-                raise DataError(f"expected an object, got {_kind(scores)}", source=where, field="scores")
-            meta = obj.get("meta") or {}
-            unit = meta.get("image_id") if isinstance(meta, dict) else None
-            ids.append(str(sid))
-            units.append(str(unit) if isinstance(unit, (str, int)) and not isinstance(unit, bool) else str(sid))
-            for m in wanted:
-                v = scores.get(m)
-                if v is None:
-                    columns[m].append(math.nan)
-                elif isinstance(v, bool) or not isinstance(v, (int, float)):
-                    raise DataError(f"expected a number, got {_kind(v)}", source=where, field=f"scores.{m}")
-                else:
-                    columns[m].append(float(v))
+            yield where, obj
+
+
+def _unit_of(obj: dict, sid: str) -> str:
+    meta = obj.get("meta") or {}
+    unit = meta.get("image_id") if isinstance(meta, dict) else None
+    return str(unit) if isinstance(unit, (str, int)) and not isinstance(unit, bool) else sid
+
+
+def _line_id(obj: dict, where: str) -> str:
+    sid = obj.get("id")
+    if not isinstance(sid, (str, int)) or isinstance(sid, bool):
+        raise DataError("missing or non-string id", source=where, field="id")
+    return str(sid)
+
+
+def load_caption_pairs(entry: TaskEntry) -> tuple[list[str], list[str], list[str], list[list[str]]] | None:
+    """``(ids, units, predictions, references)`` of the scored lines of a captioning predictions
+    file (a recorded failure counts as an empty caption, as when it was scored; lines without
+    references were not scored and are skipped), or None without a file or with a line that
+    lacks the fields."""
+    path = _predictions_path(entry)
+    if path is None:
+        return None
+    ids: list[str] = []
+    units: list[str] = []
+    preds: list[str] = []
+    refs: list[list[str]] = []
+    for where, obj in _prediction_lines(path):
+        sid = _line_id(obj, where)
+        references = obj.get("references")
+        if not references:
+            continue
+        prediction = obj.get("prediction")
+        if not isinstance(references, list) or not all(isinstance(r, str) for r in references) \
+                or not (prediction is None or isinstance(prediction, str)):
+            return None
+        ids.append(sid)
+        units.append(_unit_of(obj, sid))
+        preds.append(prediction or "")
+        refs.append(references)
+    return ids, units, preds, refs
+
+
+def load_sample_scores(entry: TaskEntry, metrics: Iterable[str]) -> SampleScores | None:
+    """Per-sample scores of ``metrics`` from the task's predictions file, or None if it is absent.
+
+    The resampling unit is ``meta.image_id`` when the line has it (several questions on
+    one image move together), else the sample id.  A malformed line raises ``DataError``
+    naming file and line.
+    """
+    import numpy as np
+
+    path = _predictions_path(entry)
+    if path is None:
+        return None
+    wanted = list(metrics)
+    ids: list[str] = []
+    units: list[str] = []
+    columns: dict[str, list[float]] = {m: [] for m in wanted}
+    for where, obj in _prediction_lines(path):
+        sid = _line_id(obj, where)
+        scores = obj.get("scores") or {}
+        if not isinstance(scores, dict):
+            raise DataError(f"expected an object, got {_kind(scores)}", source=where, field="scores")
+        ids.append(sid)
+        units.append(_unit_of(obj, sid))
+        for m in wanted:
+            v = scores.get(m)
+            if v is None:
+                columns[m].append(math.nan)
+            elif isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise DataError(f"expected a number, got {_kind(v)}", source=where, field=f"scores.{m}")
+            else:
+                columns[m].append(float(v))
     if len(set(ids)) != len(ids):
         raise DataError("duplicate sample ids", source=str(path))
     return SampleScores(ids=ids, units=units, scores={m: np.asarray(v, dtype=float) for m, v in columns.items()})

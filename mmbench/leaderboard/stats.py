@@ -40,6 +40,17 @@ def _unit_index(units: Sequence[str]) -> tuple[np.ndarray, int]:
     return idx, len(order)
 
 
+def _replicate_weights(n_units: int, *, seed: int, key: int, n_boot: int):
+    """Yield ``(start, W)``: chunks of the replicate count matrix (``W[b, u]`` = how often replicate
+    ``start + b`` drew unit ``u``).  Same ``seed``, ``key``, ``n_units`` -> same draws."""
+    rng = np.random.default_rng([seed, key])
+    chunk = max(1, _MAX_CELLS // max(n_units, 1))
+    for start in range(0, n_boot, chunk):
+        rows = min(chunk, n_boot - start)
+        draws = rng.integers(0, n_units, size=(rows, n_units)) + (np.arange(rows) * n_units)[:, None]
+        yield start, np.bincount(draws.ravel(), minlength=rows * n_units).reshape(rows, n_units).astype(float)
+
+
 def _replicate_means(values: np.ndarray, units: Sequence[str], *, seed: int, key: int, n_boot: int) -> np.ndarray:
     """``n_boot`` cluster-bootstrap means of ``values`` (NaN entries are left out).
 
@@ -51,17 +62,35 @@ def _replicate_means(values: np.ndarray, units: Sequence[str], *, seed: int, key
     ok = ~np.isnan(values)
     sums = np.bincount(idx[ok], weights=values[ok], minlength=n_units)
     counts = np.bincount(idx[ok], minlength=n_units).astype(float)
-    rng = np.random.default_rng([seed, key])
-    chunk = max(1, _MAX_CELLS // max(n_units, 1))
     out = np.empty(n_boot)
-    for start in range(0, n_boot, chunk):
-        rows = min(chunk, n_boot - start)
-        draws = rng.integers(0, n_units, size=(rows, n_units)) + (np.arange(rows) * n_units)[:, None]
-        w = np.bincount(draws.ravel(), minlength=rows * n_units).reshape(rows, n_units).astype(float)
+    for start, w in _replicate_weights(n_units, seed=seed, key=key, n_boot=n_boot):
         den = w @ counts
         with np.errstate(invalid="ignore", divide="ignore"):
             out[start:start + len(w)] = np.where(den > 0, (w @ sums) / np.where(den > 0, den, 1), np.nan)
     return out
+
+
+def bootstrap_statistic_ci(stats: np.ndarray, units: Sequence[str], statistic, *, seed: int = 0, key: int = 0,
+                           n_boot: int = 1000, level: float = 0.95) -> tuple[float, float] | None:
+    """Percentile CI of a corpus metric that is a function of summed per-sample statistics.
+
+    ``stats`` is ``(n_samples, d)``; ``statistic`` maps summed statistics ``(..., d)`` to the
+    metric (``(...)``), e.g. corpus BLEU from n-gram counts.  Each replicate sums the
+    statistics of the drawn units (with multiplicity) and applies ``statistic``, so the
+    interval is of the corpus value itself.  Same draws as :func:`bootstrap_mean_ci`.
+    """
+    stats = np.asarray(stats, dtype=float)
+    if stats.ndim != 2 or len(stats) != len(units):
+        raise ValueError("stats must be (n_samples, d) with one unit per sample")
+    if len(stats) == 0:
+        return None
+    idx, n_units = _unit_index(units)
+    per_unit = np.zeros((n_units, stats.shape[1]))
+    np.add.at(per_unit, idx, stats)
+    out = np.empty(n_boot)
+    for start, w in _replicate_weights(n_units, seed=seed, key=key, n_boot=n_boot):
+        out[start:start + len(w)] = statistic(w @ per_unit)
+    return _percentiles(out, level)
 
 
 def _percentiles(reps: np.ndarray, level: float) -> tuple[float, float] | None:

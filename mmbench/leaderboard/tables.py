@@ -25,8 +25,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from mmbench.leaderboard.load import Run, TaskEntry, load_sample_scores
-from mmbench.leaderboard.stats import align, bootstrap_mean_ci, is_tie, paired_difference_ci, stable_key
+from mmbench.leaderboard.load import Run, TaskEntry, load_caption_pairs, load_sample_scores
+from mmbench.leaderboard.stats import (align, bootstrap_mean_ci, bootstrap_statistic_ci, is_tie,
+                                       paired_difference_ci, stable_key)
 
 PRIMARY_METRIC = {"captioning": "CIDEr-D", "vqa": "accuracy", "retrieval": "t2i_R@1"}
 CI_MARK = "†"  # the interval is of the mean of per-sample scores, not of the corpus value
@@ -128,10 +129,13 @@ def _build_group(task: str, family: str, gi: int, fp_hash: str, members: list[tu
     for run, entry in members:
         per = load_sample_scores(entry, entry.metrics)
         samples.append(per)
+        exact = _exact_corpus_cis(task, fp_hash, family, entry, seed=seed, n_boot=n_boot, level=level)
         row_metrics = {}
         for m, value in entry.metrics.items():
             cell: dict[str, Any] = {"value": value, "ci": None, "ci_of": None, "sample_mean": None}
-            if per is not None and not np.all(np.isnan(per.scores[m])):
+            if m in exact:
+                cell.update(ci=list(exact[m]), ci_of="value")
+            elif per is not None and not np.all(np.isnan(per.scores[m])):
                 ci = bootstrap_mean_ci(per.scores[m], per.units, seed=seed, key=stable_key(task, fp_hash, m),
                                        n_boot=n_boot, level=level)
                 mean = float(np.nanmean(per.scores[m]))
@@ -162,6 +166,38 @@ def _build_group(task: str, family: str, gi: int, fp_hash: str, members: list[tu
     return {"index": gi + 1, "fingerprint_hash": fp_hash, "subset_limit": limit, "primary_metric": primary,
             "metrics": metrics, "has_gpu": any(r["peak_gpu_mb"] is not None for r in rows), "notes": notes,
             "rows": rows}
+
+
+def _exact_corpus_cis(task: str, fp_hash: str, family: str, entry: TaskEntry, *, seed: int, n_boot: int,
+                      level: float) -> dict[str, tuple[float, float]]:
+    """Intervals of corpus BLEU-1..4 themselves: the bootstrap resamples images and recomputes
+    corpus BLEU from their summed n-gram statistics (re-derived from the predictions file).
+    Used only when the re-derived corpus values equal the reported ones; otherwise the
+    metric keeps the per-sample-mean interval (marked)."""
+    wanted = [m for m in ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4") if m in entry.metrics]
+    if family != "captioning" or not wanted:
+        return {}
+    pairs = load_caption_pairs(entry)
+    if pairs is None or not pairs[0]:
+        return {}
+    from mmbench.metrics.caption import bleu_from_statistics, caption_bleu_statistics
+
+    _, units, preds, refs = pairs
+    try:
+        stats = caption_bleu_statistics(preds, refs)
+    except ValueError:
+        return {}
+    corpus = bleu_from_statistics(stats.sum(axis=0))
+    out = {}
+    for m in wanted:
+        k = int(m[-1]) - 1
+        if not math.isclose(float(corpus[k]), entry.metrics[m], rel_tol=1e-9, abs_tol=1e-12):
+            continue
+        ci = bootstrap_statistic_ci(stats, units, lambda totals, k=k: bleu_from_statistics(totals)[..., k],
+                                    seed=seed, key=stable_key(task, fp_hash, m), n_boot=n_boot, level=level)
+        if ci is not None:
+            out[m] = ci
+    return out
 
 
 def _rank(rows: list[dict], samples: list, primary: str, *, key: int, seed: int, n_boot: int, level: float) -> None:

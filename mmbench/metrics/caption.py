@@ -226,12 +226,21 @@ class _Layout:
 
 
 # --------------------------------------------------------------------------------------------- BLEU
-def bleu(preds: Sequence[str], refs: Sequence[Sequence[str]], *, _layout: _Layout | None = None
-         ) -> tuple[list[float], np.ndarray]:
-    """pycocoevalcap ``Bleu(4)`` on tokenised captions: (corpus BLEU-1..4, per-image array of shape (N, 4))."""
+#: columns of :func:`bleu_statistics`: hypothesis length, closest reference length, then the
+#: number of hypothesis n-grams (guess) and of clipped matches (correct) for n = 1..4
+BLEU_STAT_COLUMNS = ("testlen", "reflen", "guess1", "guess2", "guess3", "guess4",
+                     "correct1", "correct2", "correct3", "correct4")
+_SMALL, _TINY = 1e-9, 1e-15
+
+
+def bleu_statistics(preds: Sequence[str], refs: Sequence[Sequence[str]], *, _layout: _Layout | None = None
+                    ) -> np.ndarray:
+    """Per-image sufficient statistics of pycocoevalcap's corpus BLEU, shape ``(N, 10)``
+    (:data:`BLEU_STAT_COLUMNS`), on tokenised captions.  Corpus BLEU is a function of their
+    column sums (:func:`bleu_from_statistics`), so a bootstrap can resample images and
+    recompute it exactly."""
     lay = _layout or _Layout(preds, refs)
     table, n = lay.table, lay.n
-    small, tiny = 1e-9, 1e-15
     # clip each prediction count by the largest count of that n-gram among the image's references
     max_ref = np.zeros(len(table.cnt))
     np.maximum.at(max_ref, lay.match_hyp, table.cnt[lay.match_ref])
@@ -239,30 +248,55 @@ def bleu(preds: Sequence[str], refs: Sequence[Sequence[str]], *, _layout: _Layou
     clipped = np.minimum(table.cnt[hyp], max_ref[hyp])
     correct = np.bincount(table.cap[hyp] * 4 + table.order[hyp], weights=clipped,
                           minlength=n * 4).astype(np.float64).reshape(n, 4)
-    testlen = table.lens[:n]
+    testlen = table.lens[:n].astype(np.float64)
     guess = np.maximum(testlen[:, None] - np.arange(4)[None, :], 0)
-    reflen = _closest_reflen(testlen, table.lens[n:], lay)
+    reflen = _closest_reflen(table.lens[:n], table.lens[n:], lay).astype(np.float64)
+    return np.column_stack([testlen, reflen, guess, correct])
 
+
+def bleu_from_statistics(totals: np.ndarray) -> np.ndarray:
+    """Corpus BLEU-1..4 from summed :func:`bleu_statistics` (shape ``(..., 10)`` -> ``(..., 4)``),
+    exactly as pycocoevalcap's ``BleuScorer.compute_score`` (option "closest") combines them."""
+    totals = np.asarray(totals, dtype=np.float64)
+    testlen, reflen = totals[..., 0], totals[..., 1]
+    guess, correct = totals[..., 2:6], np.round(totals[..., 6:10])
+    out = np.empty(totals.shape[:-1] + (4,))
+    acc = np.ones(totals.shape[:-1])
+    for k in range(4):
+        acc = acc * ((correct[..., k] + _TINY) / (guess[..., k] + _SMALL))
+        out[..., k] = acc ** (1.0 / (k + 1))
+    ratio = (testlen + _TINY) / (reflen + _SMALL)
+    penalty = np.where(ratio < 1, np.exp(1 - 1 / np.where(ratio < 1, ratio, 1.0)), 1.0)
+    return out * penalty[..., None]
+
+
+def bleu(preds: Sequence[str], refs: Sequence[Sequence[str]], *, _layout: _Layout | None = None
+         ) -> tuple[list[float], np.ndarray]:
+    """pycocoevalcap ``Bleu(4)`` on tokenised captions: (corpus BLEU-1..4, per-image array of shape (N, 4))."""
+    stats = bleu_statistics(preds, refs, _layout=_layout)
+    testlen, reflen, guess, correct = stats[:, 0], stats[:, 1], stats[:, 2:6], stats[:, 6:10]
+    n = len(stats)
     per_image = np.empty((n, 4))
     acc = np.ones(n)
     for k in range(4):
-        acc = acc * ((correct[:, k] + tiny) / (guess[:, k] + small))
+        acc = acc * ((correct[:, k] + _TINY) / (guess[:, k] + _SMALL))
         per_image[:, k] = acc ** (1.0 / (k + 1))
-    ratio = (testlen + tiny) / (reflen + small)
+    ratio = (testlen + _TINY) / (reflen + _SMALL)
     short = ratio < 1
     per_image[short] *= np.exp(1 - 1 / ratio[short])[:, None]
+    return [float(v) for v in bleu_from_statistics(stats.sum(axis=0))], per_image
 
-    total_test, total_ref = int(testlen.sum()), int(reflen.sum())
-    tot_correct = [int(round(x)) for x in correct.sum(axis=0)]
-    tot_guess = [int(x) for x in guess.sum(axis=0)]
-    corpus, acc_c = [], 1.0
-    for k in range(4):
-        acc_c *= float(tot_correct[k] + tiny) / (tot_guess[k] + small)
-        corpus.append(acc_c ** (1.0 / (k + 1)))
-    ratio_c = (total_test + tiny) / (total_ref + small)
-    if ratio_c < 1:
-        corpus = [b * math.exp(1 - 1 / ratio_c) for b in corpus]
-    return corpus, per_image
+
+def caption_bleu_statistics(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> np.ndarray:
+    """:func:`bleu_statistics` of raw captions, tokenised as :func:`score_captions` does (PTB,
+    pure Python: token-for-token the official jar's output)."""
+    preds, refs = _validate(predictions, references)
+    flat_refs, tok_preds = ptb.tokenize_documents([[r for rs in refs for r in rs], preds], backend="python")
+    tok_refs, start = [], 0
+    for rs in refs:
+        tok_refs.append(flat_refs[start:start + len(rs)])
+        start += len(rs)
+    return bleu_statistics(tok_preds, tok_refs)
 
 
 def _closest_reflen(testlen: np.ndarray, reflens: np.ndarray, lay: _Layout) -> np.ndarray:
