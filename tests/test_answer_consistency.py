@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 
@@ -26,9 +27,10 @@ def test_docstring_example():
     values = answer_consistency(["red", "Red", "blue", "yes", "yes"], ["red"] * 3 + ["no"] * 2,
                                 groups=["g1"] * 3 + ["g2"] * 2)
     assert values.corpus == {"consistency": 0.5, "group_majority_accuracy": 0.5, "consistent_and_correct": 0.0,
-                             "n_groups": 2.0}
+                             "CS(1)": (2 / 3 + 0) / 2, "CS(2)": (1 / 3 + 0) / 2, "CS(3)": 0.0, "n_groups": 2.0}
     assert [s["group_consistent"] for s in values.per_sample] == [0.0, 0.0, 0.0, 1.0, 1.0]
-    assert values.warnings == ()
+    assert values.warnings == ("CS(3) is over the 1 of 2 groups with at least 3 questions "
+                               "(CS(k) averages over groups with at least k)",)
 
 
 @pytest.mark.parametrize("predictions, majority_right", [
@@ -49,7 +51,7 @@ def test_answers_are_compared_after_vqa_normalisation():
     # "Red." == "red"; the official VQA normalisation maps number words to digits: "two" == "2"
     got = corpus(["Red.", "red", " RED ", "two", "2", "Two."], ["red"] * 3 + ["2"] * 3, ["c"] * 3 + ["n"] * 3)
     assert got == {"consistency": 1.0, "group_majority_accuracy": 1.0, "consistent_and_correct": 1.0,
-                   "n_groups": 2.0}
+                   "CS(1)": 1.0, "CS(2)": 1.0, "CS(3)": 1.0, "n_groups": 2.0}
     # the references are normalised too, so "Red" and "red." in one group are one answer
     assert corpus(["red", "red"], ["Red", "red."], ["g", "g"])["consistent_and_correct"] == 1.0
 
@@ -66,7 +68,7 @@ def test_empty_answer_breaks_consistency():
 def test_singleton_groups_are_consistent_and_reported():
     values = answer_consistency(["red", "blue", "red"], ["red", "red", "red"], groups=["a", "a", "b"])
     assert values.corpus["consistency"] == 0.5  # "b" is trivially consistent
-    assert values.warnings == ("1 of 2 groups have a single question (trivially consistent)",)
+    assert values.warnings[0] == "1 of 2 groups have a single question (trivially consistent)"
 
 
 def test_one_element_list_references():
@@ -85,8 +87,22 @@ def test_bad_input_is_an_error():
         answer_consistency(["red", "red"], ["red"] * 3, groups=["g"] * 3)
     with pytest.raises(ValueError, match="no questions"):
         answer_consistency([], [], groups=[])
-    with pytest.raises(ValueError, match="question 0: expected one reference answer, got 2"):
-        answer_consistency(["red"], [["red", "blue"]], groups=["g"])
+    with pytest.raises(ValueError, match="question 0: the reference must be"):
+        answer_consistency(["red"], [[]], groups=["g"])
+
+
+def test_human_answers_use_the_official_vqa_accuracy():
+    """With 10 human answers (VQA-Rephrasings) a question is correct when its official VQA accuracy
+    is above 0, and the majority answer scores its VQA accuracy."""
+    humans = ["cat"] * 7 + ["dog"] * 3
+    values = answer_consistency(["dog", "dog", "cat", "dog"], [humans] * 4, groups=["g"] * 4)
+    assert values.corpus["CS(1)"] == 1.0 and values.corpus["CS(4)"] == 1.0  # every answer has accuracy > 0
+    assert values.corpus["group_majority_accuracy"] == pytest.approx(0.9)  # "dog": official accuracy 0.9
+    assert values.corpus["consistent_and_correct"] == 0.0
+    values = answer_consistency(["cow", "cat"], [humans, list(reversed(humans))], groups=["g", "g"])
+    assert values.corpus["CS(1)"] == 0.5 and values.corpus["CS(2)"] == 0.0  # the same multiset of answers
+    with pytest.raises(ValueError, match="different reference answers"):
+        answer_consistency(["cat", "cat"], [humans, ["cat"] * 10], groups=["g", "g"])
 
 
 # Hand-written canonical forms of a small answer alphabet (the official VQA rules: lower case,
@@ -96,11 +112,15 @@ CANONICAL = {"red": "red", "Red": "red", "red.": "red", "blue": "blue", "BLUE!":
 
 
 def brute_force(predictions, answers, groups):
-    """Consistency, strict-majority accuracy and all-correct rate, group by group."""
+    """Consistency, strict-majority accuracy, all-correct rate and the consensus score CS(k)
+    (enumerating every k-subset of every group), group by group."""
     by_group: dict = {}
     for pred, ans, group in zip(predictions, answers, groups):
         by_group.setdefault(group, ([], CANONICAL[ans]))[0].append(CANONICAL[pred])
     consistent = majority = all_right = 0
+    max_k = min(4, max(len(preds) for preds, _ in by_group.values()))
+    consensus = [0.0] * max_k
+    counted = [0] * max_k
     for preds, ref in by_group.values():
         votes = Counter(preds)
         top = max(votes.values())
@@ -108,9 +128,15 @@ def brute_force(predictions, answers, groups):
         consistent += len(set(preds)) == 1
         majority += winners == [ref]
         all_right += set(preds) == {ref}
+        for k in range(1, min(max_k, len(preds)) + 1):
+            subsets = list(itertools.combinations(preds, k))
+            consensus[k - 1] += sum(all(p == ref for p in sub) for sub in subsets) / len(subsets)
+            counted[k - 1] += 1
     n = len(by_group)
-    return {"consistency": consistent / n, "group_majority_accuracy": majority / n,
-            "consistent_and_correct": all_right / n, "n_groups": float(n)}
+    out = {"consistency": consistent / n, "group_majority_accuracy": majority / n,
+           "consistent_and_correct": all_right / n, "n_groups": float(n)}
+    out.update({f"CS({k})": consensus[k - 1] / counted[k - 1] for k in range(1, max_k + 1)})
+    return out
 
 
 @st.composite
