@@ -461,9 +461,15 @@ def _memory() -> dict[str, Any]:
 
 
 def cache_task_key(task: Task, rendered_prompt: str | None) -> str:
-    """What a cached output depends on besides the model and the request: the task definition and data."""
-    blob = json.dumps([task.name, task.config.definition_hash(), task.provenance, rendered_prompt],
-                      sort_keys=True, default=str)
+    """What a cached output depends on besides the model and the request: the task definition and data,
+    and the torch and transformers versions (a model's outputs can change between releases: Idefics3's
+    image positions did between transformers 4.57 and 5, say), so a cache shared across versions is
+    never read by the wrong one."""
+    import torch
+    import transformers
+
+    blob = json.dumps([task.name, task.config.definition_hash(), task.provenance, rendered_prompt,
+                       torch.__version__, transformers.__version__], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 

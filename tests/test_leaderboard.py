@@ -450,3 +450,15 @@ def test_reported_bleu_that_does_not_match_the_predictions_keeps_the_marked_inte
     board = make_board([_caption_run(tmp_path, preds, refs, tamper=0.01)], n_boot=200)
     cells = board["tasks"][0]["groups"][0]["rows"][0]["metrics"]
     assert cells["BLEU-4"]["ci_of"] == "per-sample mean" and cells["BLEU-2"]["ci_of"] == "value"
+
+
+def test_mixed_library_versions_are_noted(tmp_path):
+    a = fake_run(tmp_path / "a", "m1", [0.5, 0.6])
+    b = fake_run(tmp_path / "b", "m2", [0.4, 0.7])
+    for run, version in ((a, "4.57.6"), (b, "5.23.0")):
+        _mutate(run, lambda d, v=version: d.update(environment={"torch": "2.13.0", "transformers": v}))
+    notes = make_board([tmp_path / "a", tmp_path / "b"], n_boot=100)["tasks"][0]["groups"][0]["notes"]
+    assert any("different library versions (transformers 4.57.6, 5.23.0)" in n for n in notes)
+    _mutate(b, lambda d: d.update(environment={"torch": "2.13.0", "transformers": "4.57.6"}))
+    notes = make_board([tmp_path / "a", tmp_path / "b"], n_boot=100)["tasks"][0]["groups"][0]["notes"]
+    assert not any("library versions" in n for n in notes)

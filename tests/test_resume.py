@@ -96,3 +96,17 @@ def test_in_memory_images_are_keyed_by_their_pixels():
 
     assert key((1, 2, 3)) == key((1, 2, 3))
     assert key((1, 2, 3)) != key((1, 2, 4))
+
+
+def test_cache_key_changes_with_library_versions(monkeypatch):
+    """A cache shared by two transformers releases is never read across them."""
+    import transformers
+
+    from mmbench.catalog import build_task
+    from mmbench.runner import cache_task_key
+
+    task = build_task("easyvqa_vqa")
+    task.load_samples(limit=1)
+    before = cache_task_key(task, "p")
+    monkeypatch.setattr(transformers, "__version__", "4.57.6")
+    assert cache_task_key(task, "p") != before

@@ -59,6 +59,8 @@ class Run:
     n_parameters: int | None
     created: str | None
     tasks: dict[str, TaskEntry] = field(default_factory=dict)
+    #: library versions the run used (``environment.torch`` / ``.transformers``), where recorded
+    libraries: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -221,6 +223,9 @@ def validate_results(data: Any, path: Path) -> Run:
         c.fail("model.name", "empty")
     n_params = c.count(model.get("n_parameters"), "model.n_parameters", optional=True)
     created = c.str_(data.get("created"), "created", optional=True, max_chars=100)
+    env = data.get("environment") if isinstance(data.get("environment"), dict) else {}
+    libraries = tuple((lib, c.str_(env.get(lib), f"environment.{lib}", max_chars=100))
+                      for lib in ("torch", "transformers") if env.get(lib) is not None)
     tasks_raw = c.dict_(c.get(data, "tasks", ""), "tasks")
     if not tasks_raw:
         c.fail("tasks", "no tasks")
@@ -231,7 +236,8 @@ def validate_results(data: Any, path: Path) -> Run:
     for task_name, raw in tasks_raw.items():
         c.str_(task_name, "tasks")
         tasks[task_name] = _validate_task(c, task_name, raw, run_dir)
-    return Run(path=path, run_id=run_dir.name, model=name, n_parameters=n_params, created=created, tasks=tasks)
+    return Run(path=path, run_id=run_dir.name, model=name, n_parameters=n_params, created=created, tasks=tasks,
+               libraries=libraries)
 
 
 def _validate_task(c: _Checker, name: str, raw: Any, run_dir: Path) -> TaskEntry:

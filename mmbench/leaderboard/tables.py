@@ -163,6 +163,16 @@ def _build_group(task: str, family: str, gi: int, fp_hash: str, members: list[tu
                          + ".")
     if any(s is None for s in samples):
         notes.append("Some runs have no predictions file: their intervals and ties are not computed.")
+    versions: dict[str, set[str]] = {}
+    for run, _ in members:
+        for lib, version in run.libraries:
+            versions.setdefault(lib, set()).add(version)
+    mixed = {lib: sorted(v) for lib, v in versions.items() if len(v) > 1}
+    if mixed:
+        notes.append("Rows were computed with different library versions ("
+                     + "; ".join(f"{lib} {', '.join(v)}" for lib, v in sorted(mixed.items()))
+                     + "): a model's outputs can change between versions, so check before reading a difference "
+                       "as a model's.")
     return {"index": gi + 1, "fingerprint_hash": fp_hash, "subset_limit": limit, "primary_metric": primary,
             "metrics": metrics, "has_gpu": any(r["peak_gpu_mb"] is not None for r in rows), "notes": notes,
             "rows": rows}
