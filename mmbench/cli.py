@@ -36,6 +36,14 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
+def _print_diagnostics(values: Any) -> None:
+    """A metric result's unavailable metrics (with reasons) and warnings, on stderr."""
+    for metric, reason in values.unavailable.items():
+        console.print(f"[dim]{metric} unavailable: {escape(reason)}[/]", highlight=False, soft_wrap=True)
+    for warning in values.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+
+
 def _parse_model_args(items: list[str]) -> dict[str, Any]:
     out_args: dict[str, Any] = {}
     for item in items:
@@ -186,10 +194,7 @@ def score_captioning_command(
     except MMBenchError as exc:
         _fail(exc)
         return
-    for metric, reason in values.unavailable.items():
-        console.print(f"[dim]{metric} unavailable: {escape(reason)}[/]", highlight=False, soft_wrap=True)
-    for warning in values.warnings:
-        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    _print_diagnostics(values)
     if as_json:
         sys.stdout.write(json.dumps(dict(values.corpus)) + "\n")
         return
@@ -257,8 +262,7 @@ def score_retrieval_command(
     except MMBenchError as exc:
         _fail(exc)
         return
-    for warning in values.warnings:
-        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    _print_diagnostics(values)
     if as_json:
         sys.stdout.write(json.dumps({k: values.corpus[k] for k in RETRIEVAL_JSON_KEYS}) + "\n")
         return
@@ -295,10 +299,7 @@ def score_consistency_command(
     except MMBenchError as exc:
         _fail(exc)
         return
-    for metric, reason in values.unavailable.items():
-        console.print(f"[dim]{metric} unavailable: {escape(reason)}[/]", highlight=False, soft_wrap=True)
-    for warning in values.warnings:
-        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    _print_diagnostics(values)
     if as_json:
         sys.stdout.write(json.dumps(dict(values.corpus)) + "\n")
         return

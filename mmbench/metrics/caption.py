@@ -29,7 +29,6 @@ Example::
 
 from __future__ import annotations
 
-import math
 import os
 from itertools import chain
 from typing import Sequence

@@ -25,7 +25,7 @@ class HFCaptioner(HFAdapter):
         return super().model_class(config)
 
     def load_processor(self) -> Any:
-        from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
+        from transformers import AutoImageProcessor, AutoTokenizer
 
         try:
             processor = super().load_processor()

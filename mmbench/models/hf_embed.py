@@ -10,24 +10,23 @@ models texts are padded to ``max_length``; CLIP pools at the end-of-text token, 
 padding to the longest text in the batch gives the same embedding as batch size 1.
 
 A batch may mix image and text requests; each kind goes through its own tower in
-one call.
+one call (:class:`~mmbench.models.embedding.EmbeddingAdapter`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 from mmbench.errors import ModelLoadError
+from mmbench.models.embedding import EmbeddingAdapter
 from mmbench.models.hf import HFAdapter
-from mmbench.types import EmbedRequest
 
 #: model types whose text tower pools the last position: pad texts to max_length, as in training
 _PAD_TO_MAX = {"siglip", "siglip2"}
 
 
-class HFEmbeddingModel(HFAdapter):
+class HFEmbeddingModel(EmbeddingAdapter, HFAdapter):
     adapter = "hf-embed"
-    capabilities = frozenset({"embed"})
     auto_class = "AutoModel"
 
     def __init__(self, name: str, **kwargs: Any):
@@ -42,55 +41,31 @@ class HFEmbeddingModel(HFAdapter):
         self.fingerprint_info["text_padding"] = "max_length" if self.pad_to_max else "longest"
         self.fingerprint_info["max_text_tokens"] = self.max_text_tokens
 
-    def _preprocess(self, requests: Sequence[EmbedRequest], images: Sequence[list[Any]]) -> Any:
-        image_rows = [i for i, r in enumerate(requests) if r.images]
-        text_rows = [i for i, r in enumerate(requests) if not r.images]
-        inputs: dict[str, Any] = {"image_rows": image_rows, "text_rows": text_rows}
-        for i in image_rows:
-            if len(images[i]) != 1:
-                raise ValueError(f"an embedding request takes one image, got {len(images[i])}")
-        if image_rows:
-            processed = self.processor(images=[images[i][0] for i in image_rows], return_tensors="pt")
-            # everything the image processor returns: pixel_values, and for NaFlex models (SigLIP2)
-            # pixel_attention_mask and spatial_shapes
-            inputs["image"] = {k: v for k, v in processed.items() if k not in ("input_ids", "attention_mask")}
-        if text_rows:
-            texts = [requests[i].text for i in text_rows]
-            if any(not isinstance(t, str) for t in texts):
-                raise ValueError("an embedding request has neither an image nor a text")
-            tok = self.tokenizer(texts, padding="max_length" if self.pad_to_max else True, truncation=True,
-                                 max_length=self.max_text_tokens, return_tensors="pt")
-            inputs["text"] = {k: v for k, v in tok.items() if k in ("input_ids", "attention_mask")}
-            if self.pad_to_max:  # SigLIP was trained without an attention mask over padded texts
-                inputs["text"].pop("attention_mask", None)
+    def _image_inputs(self, images: list[Any]) -> Any:
+        # everything the image processor returns: pixel_values, and for NaFlex models (SigLIP2)
+        # pixel_attention_mask and spatial_shapes
+        processed = self.processor(images=images, return_tensors="pt")
+        return {k: v for k, v in processed.items() if k not in ("input_ids", "attention_mask")}
+
+    def _text_inputs(self, texts: list[str]) -> Any:
+        tok = self.tokenizer(texts, padding="max_length" if self.pad_to_max else True, truncation=True,
+                             max_length=self.max_text_tokens, return_tensors="pt")
+        inputs = {k: v for k, v in tok.items() if k in ("input_ids", "attention_mask")}
+        if self.pad_to_max:  # SigLIP was trained without an attention mask over padded texts
+            inputs.pop("attention_mask", None)
         return inputs
 
-    def _forward(self, requests: Sequence[EmbedRequest], inputs: Any) -> list[Any]:
-        import torch
+    def _encode_images(self, inputs: Any) -> Any:
+        return _features(self.model.get_image_features(**self.to_device(inputs)))
 
-        out: list[Any] = [None] * len(requests)
-        with torch.inference_mode():
-            if inputs["image_rows"]:
-                feats = _features(self.model.get_image_features(**self.to_device(inputs["image"])))
-                for row, vec in zip(inputs["image_rows"], _unit(feats)):
-                    out[row] = vec
-            if inputs["text_rows"]:
-                feats = _features(self.model.get_text_features(**self.to_device(inputs["text"])))
-                for row, vec in zip(inputs["text_rows"], _unit(feats)):
-                    out[row] = vec
-        return out
+    def _encode_texts(self, inputs: Any) -> Any:
+        return _features(self.model.get_text_features(**self.to_device(inputs)))
 
 
 def _features(result: Any) -> Any:
     """transformers 5.x returns an output object whose ``pooler_output`` is the projected
     embedding; 4.x returns the tensor itself."""
     return result if hasattr(result, "dim") else result.pooler_output
-
-
-def _unit(feats: Any) -> list[Any]:
-    feats = feats.float()
-    feats = feats / feats.norm(dim=-1, keepdim=True)
-    return list(feats.cpu().numpy())
 
 
 def _text_length(config: Any, tokenizer: Any) -> int:

@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from mmbench.errors import ModelLoadError
-from mmbench.models.base import ModelAdapter, pick_dtype
-from mmbench.types import EmbedRequest
+from mmbench.models.base import pick_dtype
+from mmbench.models.embedding import EmbeddingAdapter
 
 
-class OpenCLIPModel(ModelAdapter):
+class OpenCLIPModel(EmbeddingAdapter):
     adapter = "open-clip"
-    capabilities = frozenset({"embed"})
     #: ``--model`` is an open_clip model name, not a Hugging Face checkpoint to resolve
     resolves_own_path = True
 
@@ -61,42 +60,19 @@ class OpenCLIPModel(ModelAdapter):
     def info(self) -> dict[str, Any]:
         return {"device": self.device, "dtype": self.dtype_name, "n_parameters": self.n_parameters}
 
-    def _preprocess(self, requests: Sequence[EmbedRequest], images: Sequence[list[Any]]) -> Any:
+    def _image_inputs(self, images: list[Any]) -> Any:
         import torch
 
-        image_rows = [i for i, r in enumerate(requests) if r.images]
-        text_rows = [i for i, r in enumerate(requests) if not r.images]
-        inputs: dict[str, Any] = {"image_rows": image_rows, "text_rows": text_rows}
-        if image_rows:
-            if any(len(images[i]) != 1 for i in image_rows):
-                raise ValueError("an embedding request takes one image")
-            inputs["image"] = torch.stack([self.preprocess(images[i][0]) for i in image_rows])
-        if text_rows:
-            texts = [requests[i].text for i in text_rows]
-            if any(not isinstance(t, str) for t in texts):
-                raise ValueError("an embedding request has neither an image nor a text")
-            inputs["text"] = self.tokenizer(texts)
-        return inputs
+        return torch.stack([self.preprocess(image) for image in images])
 
-    def _forward(self, requests: Sequence[EmbedRequest], inputs: Any) -> list[Any]:
-        import torch
+    def _text_inputs(self, texts: list[str]) -> Any:
+        return self.tokenizer(texts)
 
-        out: list[Any] = [None] * len(requests)
-        with torch.inference_mode():
-            if inputs["image_rows"]:
-                feats = self.model.encode_image(inputs["image"].to(self.device, self.torch_dtype))
-                for row, vec in zip(inputs["image_rows"], _unit(feats)):
-                    out[row] = vec
-            if inputs["text_rows"]:
-                feats = self.model.encode_text(inputs["text"].to(self.device))
-                for row, vec in zip(inputs["text_rows"], _unit(feats)):
-                    out[row] = vec
-        return out
+    def _encode_images(self, inputs: Any) -> Any:
+        return self.model.encode_image(inputs.to(self.device, self.torch_dtype))
 
-
-def _unit(feats: Any) -> list[Any]:
-    feats = feats.float()
-    return list((feats / feats.norm(dim=-1, keepdim=True)).cpu().numpy())
+    def _encode_texts(self, inputs: Any) -> Any:
+        return self.model.encode_text(inputs.to(self.device))
 
 
 def _file_sha256(path: str) -> str:
