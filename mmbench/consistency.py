@@ -80,10 +80,14 @@ def clipscore_features(model: Any, images: Sequence[ImageRef], captions: Sequenc
 def clipscore_metric(predictions: Sequence[str], references: Sequence[Sequence[str]], *,
                      images: Sequence[ImageRef | None], sample_ids: Sequence[str] | None = None,
                      scorer: str = PAPER_SCORER, device: str = "auto", with_references: bool = True,
-                     batch_size: int = 64) -> MetricValues:
+                     batch_size: int = 64, required: bool = False) -> MetricValues:
     """The ``clipscore`` task metric: CLIPScore of each caption against its image, and
     RefCLIPScore against its references (``with_references``; samples without references
-    make it unavailable rather than partial)."""
+    make it unavailable rather than partial).
+
+    A scorer that cannot be loaded (not in the offline cache, say) makes both metrics
+    unavailable with the reason and a warning, so the run's other metrics and predictions
+    are still written (as METEOR without Java); ``required=True`` raises instead."""
     ids = list(sample_ids) if sample_ids is not None else [str(i) for i in range(len(predictions))]
     if not len(ids) == len(images) == len(predictions) == len(references):
         raise ValueError(f"predictions ({len(predictions)}), references ({len(references)}), images ({len(images)}) "
@@ -93,7 +97,14 @@ def clipscore_metric(predictions: Sequence[str], references: Sequence[Sequence[s
     for sid, ref in zip(ids, images):
         if ref is None:
             raise DataError("CLIPScore needs the sample's image, and it has none", sample_id=sid, field="image")
-    model = load_scorer(scorer, device)
+    try:
+        model = load_scorer(scorer, device)
+    except MMBenchError as exc:
+        if required:
+            raise
+        reason = f"the CLIPScore scorer {scorer!r} could not be loaded: {exc}"
+        return MetricValues(corpus={}, unavailable={"CLIPScore": reason, "RefCLIPScore": reason},
+                            warnings=(reason,))
     refs = [list(r) for r in references] if with_references else None
     missing = with_references and any(not r for r in references)
     if missing:
@@ -191,7 +202,7 @@ def score_consistency_files(*, predictions: str | Path | None = None, images: st
         if not ids:
             raise DataError("no pairs (the file is empty)", source=str(pairs))
         values = clipscore_metric(captions, [[] for _ in ids], images=image_refs, sample_ids=ids, scorer=scorer,
-                                  device=device, with_references=False, batch_size=batch_size)
+                                  device=device, with_references=False, batch_size=batch_size, required=True)
         return MetricValues(values.corpus, values.per_sample, {"RefCLIPScore": "prompt/image pairs have no references"},
                             values.backend, values.warnings)
 
@@ -210,7 +221,8 @@ def score_consistency_files(*, predictions: str | Path | None = None, images: st
     captions = [preds[sid][0] or "" for sid in ids]
     values = clipscore_metric(captions, refs_list or [[] for _ in ids], images=[table[s] for s in ids],
                               sample_ids=ids, scorer=scorer, device=device,
-                              with_references=references and refs_list is not None, batch_size=batch_size)
+                              with_references=references and refs_list is not None, batch_size=batch_size,
+                              required=True)
     failed = sum(1 for sid in ids if preds[sid][0] is None)
     warnings = values.warnings + ((f"{failed} recorded failure(s) scored as empty captions",) if failed else ())
     if references and refs_list is None:

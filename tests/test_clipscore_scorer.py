@@ -174,3 +174,26 @@ def test_cli_scorer_that_cannot_embed(inputs):
                             "--scorer", "easyvqa-majority")
     assert code == 2
     assert "scorer 'easyvqa-majority'" in output and "cannot embed" in output and "Traceback" not in output
+
+
+def test_unloadable_scorer_in_a_task_is_unavailable_not_fatal(tmp_path, monkeypatch):
+    """A captioning run whose CLIPScore scorer is not available offline still writes its other
+    metrics and predictions; CLIPScore is reported unavailable with the reason."""
+    import textwrap
+
+    from mmbench.catalog import builtin_task_dir, include_tasks
+    from mmbench.runner import evaluate
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "cap.yaml").write_text(textwrap.dedent(f"""
+        include: {builtin_task_dir() / 'captioning' / 'easyvqa_caption.yaml'}
+        name: easyvqa_caption_hub_scorer
+        metric_options: {{clipscore: {{scorer: some-org/not-cached-clip}}}}
+    """))
+    include_tasks(tmp_path / "cap.yaml")
+    entry = evaluate(model="easyvqa-captioner", tasks=["easyvqa_caption_hub_scorer"], limit=6, meteor=False,
+                     output=str(tmp_path / "run"))["tasks"]["easyvqa_caption_hub_scorer"]
+    assert "CIDEr-D" in entry["metrics"] and "CLIPScore" not in entry["metrics"]
+    assert "not in the local Hugging Face cache" in entry["metrics_unavailable"]["CLIPScore"]
+    assert any("could not be loaded" in w for w in entry["warnings"])
+    assert (tmp_path / "run" / "predictions" / "easyvqa_caption_hub_scorer.jsonl").is_file()
