@@ -204,6 +204,7 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
     """Evaluate one task; with ``ctx`` (several processes) each rank computes its shard and rank 0
     scores and writes.  Other ranks return the task's entry without writing files."""
     t_start = time.perf_counter()
+    task_window = _reset_peak_memory()
     samples = task.load_samples(limit=cfg.limit)
     if not samples:
         raise MMBenchError(f"task {task.name!r} has no samples")
@@ -319,7 +320,7 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
                    "samples_per_s": round(len({owner[r.id] for r in pending}) / model_s, 3)
                    if pending and model_s > 0 else None,
                    "requests_per_s": round(len(pending) / model_s, 3) if pending and model_s > 0 else None},
-        "memory": _memory(),
+        "memory": _memory(task_window),
         **({"batch_invariance": invariance} if invariance is not None else {}),
         "predictions": pred_rel,
         **({"artifacts": artifacts} if artifacts else {}),
@@ -449,12 +450,42 @@ def _torch_threads() -> int:
     return torch.get_num_threads()
 
 
-def _memory() -> dict[str, Any]:
+def _reset_peak_memory() -> bool:
+    """Start a task's peak-memory window: Linux resets the process's RSS high-water mark when
+    "5" is written to /proc/self/clear_refs (and CUDA keeps its own).  False where that is
+    not possible: the peak is then the process's since it started."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _memory(task_window: bool = False) -> dict[str, Any]:
+    """Peak resident memory (and GPU memory) of the task when ``task_window`` (see
+    :func:`_reset_peak_memory`), else of the process so far; ``peak_rss_scope`` says which."""
     import resource
+    import re
 
     import torch
 
-    mem: dict[str, Any] = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    peak_kb = None
+    if task_window:
+        try:
+            with open("/proc/self/status", encoding="ascii") as fh:
+                found = re.search(r"VmHWM:\s+(\d+) kB", fh.read())
+            peak_kb = int(found.group(1)) if found else None
+        except OSError:
+            peak_kb = None
+    scope = "task" if peak_kb is not None else "process"
+    if peak_kb is None:
+        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    mem: dict[str, Any] = {"peak_rss_mb": round(peak_kb / 1024, 1), "peak_rss_scope": scope}
     if torch.cuda.is_available():
         mem["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return mem

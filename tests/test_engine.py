@@ -118,3 +118,22 @@ def test_threads_option_applies_during_the_run_only(tmp_path):
         torch.set_num_threads(before)
     with pytest.raises(MMBenchError, match="--threads must be"):
         evaluate(model="easyvqa-majority", tasks=["easyvqa_vqa"], limit=4, threads=0, output=str(tmp_path / "b"))
+
+
+def test_peak_memory_is_per_task(tmp_path):
+    """Peak RSS is measured from each task's start (Linux high-water-mark reset), so a task run
+    after a memory-hungry one does not inherit its peak."""
+    import re
+
+    import numpy as np
+
+    from mmbench.runner import evaluate
+
+    hog = np.ones(800 * 2**20 // 8)  # 800 MB written: the process's high-water mark rises by as much
+    del hog
+    with open("/proc/self/status", encoding="ascii") as fh:
+        before_mb = int(re.search(r"VmHWM:\s+(\d+) kB", fh.read()).group(1)) / 1024
+    res = evaluate(model="easyvqa-majority", tasks=["easyvqa_vqa"], limit=4, output=str(tmp_path / "run"))
+    mem = res["tasks"]["easyvqa_vqa"]["memory"]
+    assert mem["peak_rss_scope"] == "task"
+    assert mem["peak_rss_mb"] < before_mb - 400  # the task's peak does not include the 800 MB
