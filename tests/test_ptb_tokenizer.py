@@ -151,3 +151,25 @@ def test_bad_input():
         ptb.tokenize_captions(["a", None])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="backend"):
         ptb.tokenize_captions(["a"], backend="perl")
+
+
+def test_stored_atoms_equal_a_fresh_derivation():
+    """mmbench/metrics/_ptb_atoms.json saves the first call a scan of the BMP; it must equal what
+    this Python's Unicode database gives.  MMBENCH_UPDATE_PTB_ATOMS=1 rewrites it."""
+    import json
+    import os
+
+    from mmbench.metrics import ptb
+
+    stored = json.loads(ptb._ATOMS_FILE.read_text(encoding="utf-8"))
+    fresh = {**ptb._atoms_key(), "atoms": ptb._derive_atoms()}
+    if os.environ.get("MMBENCH_UPDATE_PTB_ATOMS") == "1":
+        ptb._ATOMS_FILE.write_text(json.dumps({**fresh, "note": stored.get("note")}, indent=1) + "\n",
+                                   encoding="utf-8")
+        return
+    if stored["unidata_version"] != fresh["unidata_version"]:
+        pytest.skip(f"stored for Unicode {stored['unidata_version']}, this Python has {fresh['unidata_version']} "
+                    "(the tokenizer derives the atoms itself then)")
+    assert stored["tables_sha256"] == fresh["tables_sha256"]
+    assert stored["atoms"] == fresh["atoms"]
+    assert ptb._atoms() == fresh["atoms"]

@@ -44,8 +44,11 @@ decide whether a capital sigma lower-cases to a final sigma, and Java's ``isUppe
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import re
 import unicodedata
+from pathlib import Path
 from typing import Callable, Sequence
 
 from mmbench.metrics import java as _java
@@ -369,8 +372,31 @@ class _Rule:
 _STAND_IN = re.compile(f"[{_SI_L}{_SI_LX}{_SI_D}]")
 
 
+#: _atoms() for one Python Unicode database, stored so that a process does not scan the whole
+#: BMP (0.05 s) on its first caption; used only when the Unicode version and the range tables
+#: match (tests/test_ptb_tokenizer.py derives it again and compares).
+_ATOMS_FILE = Path(__file__).with_name("_ptb_atoms.json")
+
+
+def _atoms_key() -> dict[str, str]:
+    tables = "\x1f".join((_LETTER_RANGES, _LETTER_EXTRA_RANGES, _DIGIT_RANGES))
+    return {"unidata_version": unicodedata.unidata_version,
+            "tables_sha256": hashlib.sha256(tables.encode()).hexdigest()}
+
+
 @functools.lru_cache(maxsize=1)
 def _atoms() -> dict[str, str]:
+    try:
+        stored = json.loads(_ATOMS_FILE.read_text(encoding="utf-8"))
+        if {k: stored.get(k) for k in ("unidata_version", "tables_sha256")} == _atoms_key():
+            return dict(stored["atoms"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return _derive_atoms()
+
+
+def _derive_atoms() -> dict[str, str]:
+    """The Java-compatible letter and digit atoms, derived from this Python's Unicode database."""
     bmp = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, 0x10000)))
     py_letters, py_digits = set(re.findall(r"[^\W\d_]", bmp)), set(re.findall(r"\d", bmp))
     letters = _chars(_LETTER_RANGES)
