@@ -36,12 +36,30 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
-def _print_diagnostics(values: Any) -> None:
-    """A metric result's unavailable metrics (with reasons) and warnings, on stderr."""
+def _print_values(values: Any, title: str, *, as_json: bool, digits: int = 4, with_backend: bool = False,
+                  json_keys: tuple[str, ...] | None = None) -> None:
+    """What every ``mmbench score`` command prints: unavailable metrics (with reasons) and warnings
+    on stderr, then the corpus values as one JSON object (``json_keys`` only, if given) or a table
+    (ranks with 2 decimals)."""
     for metric, reason in values.unavailable.items():
         console.print(f"[dim]{metric} unavailable: {escape(reason)}[/]", highlight=False, soft_wrap=True)
     for warning in values.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    if as_json:
+        corpus = dict(values.corpus) if json_keys is None else {k: values.corpus[k] for k in json_keys}
+        sys.stdout.write(json.dumps(corpus) + "\n")
+        return
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    if with_backend:
+        table.add_column("backend", style="dim")
+    for metric, value in values.corpus.items():
+        cells = [metric, f"{value:.2f}" if metric.endswith("_rank") else f"{value:.{digits}f}"]
+        if with_backend:
+            cells.append(", ".join(f"{k}={v}" for k, v in values.backend.get(metric, {}).items()))
+        table.add_row(*cells)
+    out.print(table)
 
 
 def _parse_model_args(items: list[str]) -> dict[str, Any]:
@@ -194,18 +212,7 @@ def score_captioning_command(
     except MMBenchError as exc:
         _fail(exc)
         return
-    _print_diagnostics(values)
-    if as_json:
-        sys.stdout.write(json.dumps(dict(values.corpus)) + "\n")
-        return
-    table = Table(title="captioning")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_column("backend", style="dim")
-    for metric, value in values.corpus.items():
-        backend = values.backend.get(metric, {})
-        table.add_row(metric, f"{value:.6f}", ", ".join(f"{k}={v}" for k, v in backend.items()))
-    out.print(table)
+    _print_values(values, "captioning", as_json=as_json, digits=6, with_backend=True)
 
 
 @score_app.command("vqa")
@@ -262,16 +269,7 @@ def score_retrieval_command(
     except MMBenchError as exc:
         _fail(exc)
         return
-    _print_diagnostics(values)
-    if as_json:
-        sys.stdout.write(json.dumps({k: values.corpus[k] for k in RETRIEVAL_JSON_KEYS}) + "\n")
-        return
-    table = Table(title="retrieval")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for metric, value in values.corpus.items():
-        table.add_row(metric, f"{value:.4f}" if "R@" in metric else f"{value:.2f}")
-    out.print(table)
+    _print_values(values, "retrieval", as_json=as_json, json_keys=RETRIEVAL_JSON_KEYS)
 
 
 @score_app.command("consistency")
@@ -299,16 +297,7 @@ def score_consistency_command(
     except MMBenchError as exc:
         _fail(exc)
         return
-    _print_diagnostics(values)
-    if as_json:
-        sys.stdout.write(json.dumps(dict(values.corpus)) + "\n")
-        return
-    table = Table(title=f"consistency (scorer {escape(scorer)})")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for metric, value in values.corpus.items():
-        table.add_row(metric, f"{value:.4f}")
-    out.print(table)
+    _print_values(values, f"consistency (scorer {escape(scorer)})", as_json=as_json)
 
 
 def version_callback(value: bool) -> None:
