@@ -1,0 +1,198 @@
+"""Bounded resources on hostile or odd input: decompression bombs, FIFOs and devices as image
+paths, gzipped JSONL lines that expand to GBs, CSV formula injection in headers, file modes."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import threading
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from mmbench.errors import DataError
+from mmbench.images import DEFAULT_MAX_PIXELS, image_limits, load_image, max_image_pixels
+from mmbench.types import ImageRef
+
+# PIL warns at open above its own 89 MP threshold; load_image then refuses or reduces the image
+pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+
+# ------------------------------------------------------------------ helpers
+
+
+def _chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+
+def bomb_png(path: Path, width: int, height: int, *, bit_depth: int = 1, color_type: int = 0) -> Path:
+    """A valid all-black PNG written row by row (never holding the pixels): 13,000 x 13,000 at
+    1 bit is a 20 KB file that PIL decodes into 1 GB."""
+    channels = {0: 1, 2: 3, 6: 4}[color_type]
+    row = b"\x00" * (1 + (width * channels * bit_depth + 7) // 8)  # filter byte + zero pixels
+    z = zlib.compressobj(9)
+    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n"
+                     + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0))
+                     + _chunk(b"IDAT", idat) + _chunk(b"IEND", b""))
+    return path
+
+
+def _jpeg(path: Path, size: tuple[int, int], mode: str = "L") -> Path:
+    Image.new(mode, size, 90).save(path, format="JPEG", quality=80)
+    return path
+
+
+_PEAK = """
+import resource, sys, warnings
+warnings.simplefilter("ignore")
+from mmbench.errors import DataError
+from mmbench.images import load_image
+from mmbench.types import ImageRef
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    load_image(ImageRef(path=sys.argv[1]))
+    print("decoded", end=" ")
+except DataError as exc:
+    print("refused", end=" ")
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024)
+"""
+
+
+def _peak_mb(path: Path) -> tuple[str, int]:
+    """Decode ``path`` in a fresh process: ("decoded"|"refused", peak RSS growth in MB)."""
+    out = subprocess.run([sys.executable, "-c", _PEAK, str(path)], capture_output=True, text=True, check=True)
+    what, mb = out.stdout.split()
+    return what, int(mb)
+
+
+# ------------------------------------------------------------------ decompression bombs
+
+
+def test_png_bomb_is_refused_from_the_header_naming_the_file(tmp_path):
+    bomb = bomb_png(tmp_path / "bomb.png", 13_000, 13_000)
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(DataError, match=r"bomb\.png, field 'image': image is 13000x13000 .*169,000,000 pixels.*"
+                                        r"over the 64,000,000-pixel limit"):
+        load_image(ImageRef(path=str(bomb)))
+    # before: the process grew by ~1 GB decoding it (3.9 GB for an RGBA one)
+    assert _peak_mb(bomb) == ("refused", pytest.approx(0, abs=40))
+
+
+def test_bomb_as_bytes_is_refused_too(tmp_path):
+    data = bomb_png(tmp_path / "b.png", 9000, 9000).read_bytes()
+    with pytest.raises(DataError, match=r"<\d+ encoded bytes>, field 'image': image is 9000x9000"):
+        load_image(ImageRef(data=data))
+
+
+def test_past_pils_own_cap_is_a_data_error_naming_the_file(tmp_path):
+    """Above 2 x PIL.Image.MAX_IMAGE_PIXELS PIL refuses at open, whatever our limit."""
+    bomb = bomb_png(tmp_path / "huge.png", 20_000, 20_000)
+    with pytest.raises(DataError, match=r"huge\.png, field 'image': image refused by PIL"):
+        load_image(ImageRef(path=str(bomb)), max_pixels=10**9)
+
+
+def test_limit_is_per_call_and_pil_global_untouched(tmp_path):
+    pil_cap = Image.MAX_IMAGE_PIXELS
+    png = bomb_png(tmp_path / "p.png", 300, 200, bit_depth=8, color_type=2)
+    assert load_image(ImageRef(path=str(png))).size == (300, 200)
+    with pytest.raises(DataError, match="60,000 pixels.*over the 59,999-pixel limit"):
+        load_image(ImageRef(path=str(png)), max_pixels=59_999)
+    assert load_image(ImageRef(path=str(png)), max_pixels=60_000).size == (300, 200)
+    with pytest.raises(ValueError, match="positive integer"):
+        load_image(ImageRef(path=str(png)), max_pixels=0)
+    assert Image.MAX_IMAGE_PIXELS == pil_cap and max_image_pixels() == DEFAULT_MAX_PIXELS
+
+
+def test_oversize_jpeg_is_reduced_while_decoding(tmp_path):
+    jpg = _jpeg(tmp_path / "big.jpg", (4000, 3000))
+    assert load_image(ImageRef(path=str(jpg)), max_pixels=3_000_000).size == (2000, 1500)  # 1/2
+    assert load_image(ImageRef(path=str(jpg)), max_pixels=200_000).size == (500, 375)  # 1/8
+    with pytest.raises(DataError, match=r"big\.jpg.*over the 100,000-pixel limit"):  # 1/8 is not enough
+        load_image(ImageRef(path=str(jpg)), max_pixels=100_000)
+    out = load_image(ImageRef(data=jpg.read_bytes()), max_pixels=3_000_000)
+    assert out.size == (2000, 1500) and out.mode == "RGB"
+    assert load_image(ImageRef(path=str(jpg))).size == (4000, 3000)  # under the limit: untouched
+
+
+def test_decoded_in_memory_image_over_the_limit_is_refused():
+    with pytest.raises(DataError, match=r"<in-memory image>.*over the 100-pixel limit"):
+        load_image(ImageRef(pil=Image.new("RGB", (20, 20))), max_pixels=100)
+
+
+def test_image_limits_reach_worker_threads_and_restore(tmp_path):
+    png = bomb_png(tmp_path / "p.png", 100, 100)
+    ref = ImageRef(path=str(png))
+    with ThreadPoolExecutor(max_workers=1) as pool:  # started before the block, like a long-lived pool
+        with image_limits(5_000) as limit:
+            assert limit == 5_000 and max_image_pixels() == 5_000
+            with pytest.raises(DataError, match="over the 5,000-pixel limit"):
+                pool.submit(load_image, ref).result()
+            errors: list[Exception] = []
+            t = threading.Thread(target=lambda: errors.append(pytest.raises(DataError, load_image, ref).value))
+            t.start()
+            t.join()
+            assert "5,000-pixel" in str(errors[0])
+            with image_limits(20_000):  # nests
+                assert pool.submit(load_image, ref).result().size == (100, 100)
+            assert max_image_pixels() == 5_000
+        assert pool.submit(load_image, ref).result().size == (100, 100)
+    assert max_image_pixels() == DEFAULT_MAX_PIXELS
+    with pytest.raises(ValueError):
+        with image_limits(-1):
+            pass
+
+
+@pytest.mark.slow
+def test_large_jpeg_at_the_default_limit_peaks_low(tmp_path):
+    """A 108 MP JPEG: before, decoded at full size (857 MB peak); now at 1/2 scale (~240 MB)."""
+    jpg = _jpeg(tmp_path / "big.jpg", (12_000, 9_000), mode="RGB")
+    assert load_image(ImageRef(path=str(jpg))).size == (6000, 4500)
+    what, mb = _peak_mb(jpg)
+    assert what == "decoded" and mb < 400
+
+
+# ------------------------------------------------------------------ regular files only
+
+
+def test_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    result: list[BaseException] = []
+
+    def load():
+        try:
+            load_image(ImageRef(path=str(fifo)))
+        except BaseException as exc:  # noqa: BLE001
+            result.append(exc)
+
+    t = threading.Thread(target=load, daemon=True)
+    t.start()
+    t.join(10)
+    if t.is_alive():  # unblock the reader so the test process can exit
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("load_image blocked on a FIFO")
+    assert isinstance(result[0], DataError)
+    assert str(result[0]) == f"{fifo}, field 'image': not a regular file (a FIFO)"
+
+
+@pytest.mark.parametrize("path, kind", [("/dev/zero", "a character device"), ("/tmp", "a directory")])
+def test_devices_and_directories_are_refused(path, kind):
+    if not os.path.exists(path):
+        pytest.skip(f"no {path}")
+    with pytest.raises(DataError, match=f"^{path}, field 'image': not a regular file \\({kind}\\)$"):
+        load_image(ImageRef(path=path))
+
+
+def test_symlink_to_a_regular_file_is_read(tmp_path):
+    png = bomb_png(tmp_path / "p.png", 8, 8)
+    (tmp_path / "link.png").symlink_to(png)
+    assert load_image(ImageRef(path=str(tmp_path / "link.png"))).size == (8, 8)
