@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 from mmbench.errors import DataError
 
@@ -42,16 +42,42 @@ def atomic_write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in rows))
 
 
-def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+#: Longest JSONL line read, in characters (newline included).  A predictions line is an id, a
+#: prompt hash, a generated text, references and scores: kilobytes.  Lines are read at most
+#: this long, so a small .gz that expands to one 1 GiB line costs ~16 MB, not 2 GB.
+MAX_LINE_CHARS = 16 * 2**20
+
+
+def bounded_lines(fh: IO[str], source: str, max_chars: int = MAX_LINE_CHARS) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, line)`` from text file ``fh``, never holding more than ``max_chars``
+    characters of one line: a longer line raises :class:`DataError` naming ``source:line``.
+    (Iterating a file object reads a whole line however long; ``readline(n)`` stops at n.)"""
+    lineno = 0
+    while True:
+        try:
+            line = fh.readline(max_chars + 1)
+        except UnicodeDecodeError as exc:
+            raise DataError(f"not UTF-8 text ({exc.reason}, at or after this line)",
+                            source=f"{source}:{lineno + 1}") from None
+        if not line:
+            return
+        lineno += 1
+        if len(line) > max_chars:
+            raise DataError(f"line is longer than {max_chars:,} characters; not read", source=f"{source}:{lineno}")
+        yield lineno, line
+
+
+def read_jsonl(path: str | os.PathLike, max_line_chars: int = MAX_LINE_CHARS) -> Iterator[tuple[int, dict]]:
     """Yield ``(line_number, object)`` for each non-blank line; a bad line raises naming file and line.
-    A ``.gz`` file is read through gzip."""
+    A ``.gz`` file is read through gzip.  Lines longer than ``max_line_chars`` are refused
+    unread (see :data:`MAX_LINE_CHARS`)."""
     path = Path(path)
     if not path.exists():
         raise DataError("file not found", source=str(path))
     import gzip
 
     with (gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")) as fh:
-        for lineno, line in enumerate(fh, 1):
+        for lineno, line in bounded_lines(fh, str(path), max_line_chars):
             if not line.strip():
                 continue
             try:

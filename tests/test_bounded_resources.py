@@ -196,3 +196,92 @@ def test_symlink_to_a_regular_file_is_read(tmp_path):
     png = bomb_png(tmp_path / "p.png", 8, 8)
     (tmp_path / "link.png").symlink_to(png)
     assert load_image(ImageRef(path=str(tmp_path / "link.png"))).size == (8, 8)
+
+
+# ------------------------------------------------------------------ JSONL lines, bounded while read
+
+
+def _one_huge_line_gz(path: Path, mib: int = 1024) -> Path:
+    """A ~1 MB .gz holding one JSON line of ``mib`` MiB, written as concatenated gzip members
+    (one compressed 1 MiB chunk repeated: nothing of the line's size is ever in memory)."""
+    chunk = gzip.compress(b"a" * 2**20, 9)
+    with path.open("wb") as fh:
+        fh.write(gzip.compress(b'{"id": "0", "prediction": "ok"}\n{"id": "1", "prediction": "'))
+        for _ in range(mib):
+            fh.write(chunk)
+        fh.write(gzip.compress(b'"}\n'))
+    return path
+
+
+def _peak_traced(fn) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_read_jsonl_bounds_a_gzipped_huge_line(tmp_path):
+    from mmbench.io import MAX_LINE_CHARS, read_jsonl
+
+    gz = _one_huge_line_gz(tmp_path / "preds.jsonl.gz")  # 1 GiB line: before, 2 GB and 8 s to fail
+    assert gz.stat().st_size < 2 * 2**20
+    seen: list[int] = []
+
+    def read():
+        with pytest.raises(DataError) as info:
+            for lineno, _ in read_jsonl(gz):
+                seen.append(lineno)
+        assert str(info.value) == f"{gz}:2: line is longer than {MAX_LINE_CHARS:,} characters; not read"
+
+    assert _peak_traced(read) < 4 * MAX_LINE_CHARS  # a 16 MiB line and a few chunks, not 1 GiB
+    assert seen == [1]
+
+
+def test_read_jsonl_line_limit_is_exact_and_plain_files_too(tmp_path):
+    from mmbench.io import read_jsonl
+
+    f = tmp_path / "p.jsonl"
+    f.write_text('{"id": "a"}\n' + '{"id": "' + "b" * 100 + '"}\n')
+    assert [n for n, _ in read_jsonl(f, max_line_chars=111)] == [1, 2]  # 110 characters + newline
+    with pytest.raises(DataError, match=r"p\.jsonl:2: line is longer than 110 characters"):
+        list(read_jsonl(f, max_line_chars=110))
+
+
+def test_non_utf8_is_a_data_error_naming_the_file(tmp_path):
+    from mmbench.io import read_jsonl
+
+    f = tmp_path / "latin1.jsonl"
+    f.write_bytes('{"id": "caf\xe9"}\n'.encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin1\.jsonl:1: not UTF-8 text"):
+        list(read_jsonl(f))
+
+
+def test_leaderboard_prediction_lines_are_bounded(tmp_path, monkeypatch):
+    from mmbench.leaderboard import load
+
+    gz = _one_huge_line_gz(tmp_path / "t.jsonl.gz", mib=64)
+    with pytest.raises(DataError, match=r"t\.jsonl\.gz:2: line is longer than 16,777,216 characters"):
+        list(load._prediction_lines(gz))
+    small = tmp_path / "s.jsonl"
+    small.write_text('{"id": "0"}\n{"id": "' + "x" * 50 + '"}\n')
+    monkeypatch.setattr("mmbench.io.MAX_LINE_CHARS", 40)
+    with pytest.raises(DataError, match=r"s\.jsonl:2: line is longer than 40 characters"):
+        list(load._prediction_lines(small))
+
+
+def test_leaderboard_build_names_the_long_line(tmp_path):
+    from tests.test_leaderboard import fake_run
+
+    from mmbench.leaderboard import make_board
+
+    run = fake_run(tmp_path / "r", "m", [0.5, 0.5])
+    jsonl = run / "predictions" / "t.jsonl"
+    _one_huge_line_gz(run / "predictions" / "t.jsonl.gz", mib=20)
+    jsonl.unlink()
+    with pytest.raises(DataError, match=r"t\.jsonl\.gz:2: line is longer than"):
+        make_board([run], n_boot=100)

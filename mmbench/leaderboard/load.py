@@ -305,8 +305,11 @@ def _predictions_path(entry: TaskEntry) -> Path | None:
 
 
 def _prediction_lines(path: Path) -> Iterator[tuple[str, dict]]:
-    """``(where, object)`` per non-blank line; size-bounded (also what a .gz may expand to);
-    a malformed line raises ``DataError`` naming file and line."""
+    """``(where, object)`` per non-blank line; size-bounded (also what a .gz may expand to), and
+    so is each line, while it is read (``MAX_LINE_CHARS``); a malformed line raises ``DataError``
+    naming file and line."""
+    from mmbench.io import MAX_LINE_CHARS, bounded_lines
+
     size = path.stat().st_size
     if size > MAX_PREDICTIONS_BYTES:
         raise DataError(f"file is {size / 2**20:.0f} MB, more than allowed", source=str(path))
@@ -314,7 +317,7 @@ def _prediction_lines(path: Path) -> Iterator[tuple[str, dict]]:
               else path.open(encoding="utf-8", errors="strict"))
     read = 0
     with opened as fh:
-        for lineno, line in enumerate(fh, 1):
+        for lineno, line in bounded_lines(fh, str(path), MAX_LINE_CHARS):
             read += len(line)
             if read > MAX_PREDICTIONS_BYTES:
                 raise DataError(f"more than {MAX_PREDICTIONS_BYTES // 2**20} MB of predictions", source=str(path))
