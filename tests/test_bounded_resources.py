@@ -285,3 +285,23 @@ def test_leaderboard_build_names_the_long_line(tmp_path):
     jsonl.unlink()
     with pytest.raises(DataError, match=r"t\.jsonl\.gz:2: line is longer than"):
         make_board([run], n_boot=100)
+
+
+# ------------------------------------------------------------------ CSV injection in header cells
+
+
+@pytest.mark.parametrize("metric", ['=HYPERLINK("http://evil","x")', "+1+cmd|' /C calc'!A0", "@SUM(1)", "-2+3"])
+def test_csv_header_cells_are_escaped(tmp_path, metric):
+    import csv
+
+    from tests.test_leaderboard import fake_run
+
+    from mmbench.leaderboard import make_board
+    from mmbench.leaderboard.tables import to_csv
+
+    fake_run(tmp_path / "r", "=cmd()", [0.25, 0.75], metric=metric)
+    text = to_csv(make_board([tmp_path / "r"], n_boot=100))
+    header, row = list(csv.reader(io.StringIO(text)))
+    assert "'" + metric in header and "'" + metric + "_ci_low" in header
+    assert not any(cell.startswith(("=", "+", "-", "@")) for cell in header + row)
+    assert "'=cmd()" in row and float(row[header.index("'" + metric)]) == 0.5

@@ -391,15 +391,15 @@ def to_csv(board: dict[str, Any]) -> str:
     header = fixed + [f"{m}{suffix}" for m in metrics for suffix in ("", "_ci_low", "_ci_high", "_ci_of")]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
+    writer.writerow([_csv_safe(h) for h in header])  # metric names come from results files
     for r in rows:
-        line = [_csv_safe(r[k]) for k in fixed]
+        line = [r[k] for k in fixed]
         for m in metrics:
             cell = r["metrics"].get(m)
             ci = cell["ci"] if cell else None
             line += [cell["value"] if cell else "", ci[0] if ci else "", ci[1] if ci else "",
                      (cell["ci_of"] or "") if cell else ""]
-        writer.writerow(line)
+        writer.writerow([_csv_safe(v) for v in line])
     return buf.getvalue()
 
 
