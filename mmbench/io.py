@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
@@ -12,12 +13,24 @@ from mmbench.errors import DataError
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see either the old or the new file, never half."""
+    """Write ``text`` to ``path`` so that readers see either the old or the new file, never half.
+
+    The file gets the mode ``open(path, "w")`` would give it: an existing file keeps its
+    permission bits, a new one gets ``0o666`` less the umask.  (``tempfile.mkstemp`` makes
+    0600 files, which left results, predictions and leaderboards unreadable to the group
+    whatever the umask.)
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        keep_mode: int | None = stat.S_IMODE(os.stat(path).st_mode) & 0o777
+    except FileNotFoundError:
+        keep_mode = None
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            if keep_mode is not None and hasattr(os, "fchmod"):
+                os.fchmod(fh.fileno(), keep_mode)
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
@@ -28,6 +41,19 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new, exclusively created file beside ``path``, mode 0o666 less the umask (applied by
+    the kernel, so the umask is never read or changed)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path}: could not create a temporary file beside it")
 
 
 def dumps_json(obj: Any) -> str:

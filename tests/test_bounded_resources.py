@@ -305,3 +305,56 @@ def test_csv_header_cells_are_escaped(tmp_path, metric):
     assert "'" + metric in header and "'" + metric + "_ci_low" in header
     assert not any(cell.startswith(("=", "+", "-", "@")) for cell in header + row)
     assert "'=cmd()" in row and float(row[header.index("'" + metric)]) == 0.5
+
+
+# ------------------------------------------------------------------ file modes follow the umask
+
+
+@pytest.fixture(params=[0o022, 0o077, 0o002])
+def umask(request):
+    old = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(old)
+
+
+def test_written_files_get_the_umask_like_open(tmp_path, umask):
+    """Before, every file was 0600 (tempfile.mkstemp) whatever the umask."""
+    from mmbench.io import atomic_write_json, atomic_write_jsonl, atomic_write_text
+
+    with open(tmp_path / "plain.txt", "w") as fh:
+        fh.write("x")
+    expected = 0o666 & ~umask
+    assert os.stat(tmp_path / "plain.txt").st_mode & 0o777 == expected
+    atomic_write_text(tmp_path / "a.txt", "x")
+    atomic_write_json(tmp_path / "sub" / "results.json", {"a": 1})
+    atomic_write_jsonl(tmp_path / "p.jsonl", [{"id": "0"}])
+    for name in ("a.txt", "sub/results.json", "p.jsonl"):
+        assert os.stat(tmp_path / name).st_mode & 0o777 == expected, name
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_rewrite_keeps_an_existing_files_mode(tmp_path, umask):
+    from mmbench.io import atomic_write_text
+
+    f = tmp_path / "leaderboard.csv"
+    atomic_write_text(f, "old")
+    os.chmod(f, 0o640)
+    atomic_write_text(f, "new")
+    assert f.read_text() == "new" and os.stat(f).st_mode & 0o777 == 0o640
+
+
+def test_leaderboard_files_get_the_umask(tmp_path):
+    from tests.test_leaderboard import fake_run
+
+    from mmbench.leaderboard import build_leaderboard
+
+    fake_run(tmp_path / "r", "m", [0.25, 0.75])
+    old = os.umask(0o022)
+    try:
+        build_leaderboard([tmp_path / "r"], tmp_path / "lb", n_boot=100)
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "lb").iterdir()}
+    assert modes and set(modes.values()) == {0o644}, modes
