@@ -197,14 +197,20 @@ def list_command(kind: Annotated[Kind, typer.Argument(help="tasks, models or met
 
 @score_app.command("captioning")
 def score_captioning_command(
-    predictions: Annotated[str, typer.Option(help="JSONL: {image_id, prediction} per line.")],
+    predictions: Annotated[str, typer.Option(
+        help="JSONL: {image_id|id, prediction|caption} per line (a run's predictions/<task>.jsonl as it is), "
+             "or a COCO results JSON array [{image_id, caption}].")],
     references: Annotated[Optional[str], typer.Option(
-        help="JSONL: {image_id, references: [...]} per line (default: the predictions' own references).")] = None,
+        help="JSONL: {image_id|id, references: [...]} per line, or a COCO captions file {images, annotations: "
+             "[{image_id, id, caption}]} (then the predictions' images are scored, as COCOEvalCap does). "
+             "Default: the predictions' own references.")] = None,
     tokenizer: Annotated[str, typer.Option(help="ptb (pure Python) or ptb-java (official jar).")] = "ptb",
     no_meteor: Annotated[bool, typer.Option("--no-meteor", help="Skip METEOR (it needs Java, ~7 s).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object of metric -> value.")] = False,
 ) -> None:
-    """Score caption predictions with pycocoevalcap's metrics (BLEU, METEOR, ROUGE-L, CIDEr-D)."""
+    """Score caption predictions with pycocoevalcap's metrics (BLEU, METEOR, ROUGE-L, CIDEr-D).
+
+    A caption sample is identified by image_id, else id (both present and different: an error)."""
     from mmbench.scoring import score_captioning
 
     try:
@@ -217,35 +223,38 @@ def score_captioning_command(
 
 @score_app.command("vqa")
 def score_vqa_command(
-    predictions: Annotated[str, typer.Option(help="JSONL: {question_id, prediction} per line.")],
-    references: Annotated[str, typer.Option(
-        help="JSONL: {question_id, answers: [10 strings], answer_type?, question_type?} per line.")],
-    answers_per_question: Annotated[int, typer.Option(help="Required answers per question (0: any).")] = 10,
-    as_json: Annotated[bool, typer.Option("--json", help="Print accuracy, by_answer_type, by_question_type.")]
+    predictions: Annotated[str, typer.Option(
+        help="JSONL: {question_id|id, prediction|answer} per line (a run's predictions/<task>.jsonl as it is), "
+             "or a VQA results JSON array [{question_id, answer}].")],
+    references: Annotated[Optional[str], typer.Option(
+        "--references", "--annotations",
+        help="JSONL: {question_id|id, answers: [...], answer_type?, question_type?} per line, or an official VQA "
+             "annotations file {annotations: [...]}. Default: the predictions' own references.")] = None,
+    questions: Annotated[Optional[str], typer.Option(
+        help="Official VQA questions file {questions: [...]}, checked against the annotations (same question "
+             "and image ids).")] = None,
+    metric: Annotated[Optional[str], typer.Option(
+        help="vqa-accuracy (official, 10 human answers) or exact-match. Default: the metric the predictions "
+             "file was scored with (its scores), else vqa-accuracy.")] = None,
+    answers_per_question: Annotated[Optional[int], typer.Option(
+        help="Required answers per question (0: any). Default: 10 for vqa-accuracy against --references, "
+             "not checked otherwise.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object of metric -> value, as results.json.")]
     = False,
 ) -> None:
-    """Official VQA accuracy (GT-Vision-Lab/VQA rules), overall and per answer/question type."""
+    """VQA answer scores (official VQA accuracy, GT-Vision-Lab/VQA rules, or exact match), overall and per
+    answer/question type, as fractions.
+
+    A VQA sample is identified by question_id, else id (both present and different: an error)."""
     from mmbench.scoring import score_vqa_files
 
     try:
-        result = score_vqa_files(predictions, references, answers_per_question=answers_per_question or None)
+        values = score_vqa_files(predictions, references, questions=questions, metric=metric,
+                                 answers_per_question="auto" if answers_per_question is None else answers_per_question)
     except MMBenchError as exc:
         _fail(exc)
         return
-    for warning in result["warnings"]:
-        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
-    if as_json:
-        sys.stdout.write(json.dumps({k: result[k] for k in ("accuracy", "by_answer_type", "by_question_type")})
-                         + "\n")
-        return
-    table = Table(title="VQA accuracy")
-    table.add_column("group")
-    table.add_column("accuracy", justify="right")
-    table.add_row("overall", f"{100 * result['accuracy']:.2f}")
-    for kind in ("by_answer_type", "by_question_type"):
-        for name, value in sorted(result[kind].items()):
-            table.add_row(f"{kind[3:].replace('_', ' ')}: {name}", f"{100 * value:.2f}")
-    out.print(table)
+    _print_values(values, "VQA", as_json=as_json)
 
 
 @score_app.command("retrieval")

@@ -33,21 +33,23 @@ def test_cli_json_matches_the_official_script(tmp_path):
     result = runner.invoke(app, ["score", "vqa", "--predictions", str(preds), "--references", str(refs), "--json",
                                  "--answers-per-question", "0"])
     assert result.exit_code == 0, result.output
-    got = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(got) == {"accuracy", "by_answer_type", "by_question_type"}
+    got = json.loads(result.stdout.strip().splitlines()[-1])  # the keys of a run's results.json metrics
     exp = DATA["expected"]
-    assert got["accuracy"] == pytest.approx(exp["accuracy"], abs=1e-9)
-    for kind in ("by_answer_type", "by_question_type"):
-        assert set(got[kind]) == set(exp[kind])
+    assert got.pop("accuracy") == pytest.approx(exp["accuracy"], abs=1e-9)
+    assert got.pop("unanswered") == sum(c["prediction"] == "" for c in DATA["cases"])
+    for prefix, kind in (("accuracy/question_type/", "by_question_type"), ("accuracy/", "by_answer_type")):
+        part = {k[len(prefix):]: got.pop(k) for k in list(got) if k.startswith(prefix)}
+        assert set(part) == set(exp[kind])
         for key, value in exp[kind].items():
-            assert got[kind][key] == pytest.approx(value, abs=1e-9), (kind, key)
+            assert part[key] == pytest.approx(value, abs=1e-9), (kind, key)
+    assert got == {}
 
 
 def test_per_question_values(tmp_path):
     preds, refs = _files(tmp_path, DATA["cases"])
     result = score_vqa_files(preds, refs, answers_per_question=None)
-    for i, case in enumerate(DATA["cases"]):
-        assert result["per_question"][str(i)] == pytest.approx(case["expected_accuracy"], abs=1e-9)
+    for case, sample in zip(DATA["cases"], result.per_sample, strict=True):  # in the references' order
+        assert sample["accuracy"] == pytest.approx(case["expected_accuracy"], abs=1e-9)
 
 
 def test_vqa_bad_inputs_name_the_question(tmp_path):
@@ -57,9 +59,12 @@ def test_vqa_bad_inputs_name_the_question(tmp_path):
     with pytest.raises(DataError, match=r"r.jsonl:2, sample '8', field 'answers': expected 10 answers, got 9"):
         score_vqa_files(preds, refs)
     refs = _write(tmp_path / "r.jsonl", [{"question_id": 7, "answers": ten}])
-    preds = _write(tmp_path / "p.jsonl", [{"question_id": 7, "prediction": None, "error": "boom"}])
+    preds = _write(tmp_path / "p.jsonl", [{"question_id": 7, "prediction": None}])
     with pytest.raises(DataError, match=r"sample '7', field 'prediction': prediction is null"):
         score_vqa_files(preds, refs)
+    preds = _write(tmp_path / "p.jsonl", [{"question_id": 7, "prediction": None, "error": "boom"}])
+    values = score_vqa_files(preds, refs)  # a recorded failure is wrong, as in the run
+    assert values.corpus["accuracy"] == 0.0 and "1 recorded failure(s) scored as empty answers" in values.warnings[-1]
     preds = _write(tmp_path / "p.jsonl", [{"question_id": 7, "prediction": "yes"}, {"question_id": 7, "prediction": "no"}])
     with pytest.raises(DataError, match=r"p.jsonl:2, sample '7': duplicate id"):
         score_vqa_files(preds, refs)
