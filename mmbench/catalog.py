@@ -21,37 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from mmbench.errors import DataError, MMBenchError
+from mmbench.metrics.registry import METRICS as _METRICS
+from mmbench.metrics.registry import describe as _describe_metric
 from mmbench.registry import Registry, import_string
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 ASSETS_DIR = PACKAGE_DIR / "assets"
 
 # ---------------------------------------------------------------- metrics
-METRICS = Registry("metric", "mmbench.metrics")
-METRICS.register("coco-caption", "mmbench.metrics.caption:score_captions",
-                 description="BLEU-1..4, METEOR, ROUGE-L, CIDEr-D (+SPICE if its assets exist), as pycocoevalcap 1.2",
-                 run_options=("tokenizer", "meteor"))
-METRICS.register("vqa-accuracy", "mmbench.metrics.vqa:score_vqa",
-                 description="official VQA accuracy (10 human answers, leave-one-out), overall and per answer type",
-                 sample_fields={"answer_types": "answer_type", "question_types": "question_type"})
-METRICS.register("exact-match", "mmbench.metrics.vqa:exact_match",
-                 description="exact match after the official VQA answer normalisation (single-answer data)",
-                 sample_fields={"answer_types": "answer_type"})
-METRICS.register("multiple-choice", "mmbench.metrics.vqa:score_multiple_choice",
-                 description="multiple-choice accuracy (option letter or text parsed from the output; "
-                             "unparseable answers are wrong and counted, never guessed)",
-                 sample_fields={"choices": "choices"})
-METRICS.register("answer-consistency", "mmbench.metrics.consistency:answer_consistency",
-                 description="VQA answer consistency across rephrasings: fraction of groups answered identically, "
-                             "accuracy of each group's strict-majority answer",
-                 sample_fields={"groups": "group", "subsets": "phrasing"})
-METRICS.register("clipscore", "mmbench.consistency:clipscore_metric",
-                 description="CLIPScore and RefCLIPScore (Hessel et al. 2021, as jmhessel/clipscore) of captions, "
-                             "with the scorer model named by the task (recorded in the fingerprint)",
-                 needs_images=True, run_options=("device",))
-METRICS.register("retrieval-recall", "mmbench.metrics.retrieval:retrieval_recall",
-                 description="image-text retrieval recall@k both ways (t2i_R@k, i2t_R@k) and mean/median ranks, "
-                             "as CLIP_benchmark, with a pessimistic tie rule; retrieval tasks only")
+# Each metric's spec lives next to its function in mmbench/metrics/ (see mmbench.metrics.registry).
+METRICS = _METRICS
 
 # ---------------------------------------------------------------- task families
 FAMILIES = Registry("task family", "mmbench.task_families")
@@ -175,4 +154,5 @@ def list_registered(kind: str, include: list[str] | None = None) -> list[tuple[s
     for path in include or []:
         include_tasks(path)
     registry = {"tasks": TASKS, "models": MODELS, "metrics": METRICS}[kind]
-    return [(e.name, e.description, e.source.split(" /")[0]) for e in registry.entries()]
+    return [(e.name, _describe_metric(e.name) if registry is METRICS else e.description, e.source.split(" /")[0])
+            for e in registry.entries()]

@@ -88,25 +88,29 @@ def _rich_progress():
     return progress, factory
 
 
-def print_results(results: dict[str, Any]) -> None:
-    for name, task in results["tasks"].items():
-        table = Table(title=f"{name}  ·  {results['model']['name']}", title_justify="left")
+def print_results(results: Any) -> None:
+    """One table per task of a run (a :class:`~mmbench.results.RunResult` or its JSON form)."""
+    from mmbench.results import RunResult
+
+    run = results if isinstance(results, RunResult) else RunResult.from_json(results)
+    for name, task in run.tasks.items():
+        table = Table(title=f"{name}  ·  {run.model_name}", title_justify="left")
         table.add_column("metric")
         table.add_column("value", justify="right")
-        for metric, value in task["metrics"].items():
+        for metric, value in task.metrics.items():
             table.add_row(metric, f"{value:.4f}")
-        for metric, reason in task["metrics_unavailable"].items():
-            table.add_row(metric, f"[dim]unavailable: {reason}[/]")
-        table.caption = (f"{task['n_samples']} samples, {task['n_failed']} failed, {task['n_cached']} from cache · "
-                         f"{task['timing']['samples_per_s']} samples/s · fingerprint {task['fingerprint']['hash']}")
+        for metric, reason in task.metrics_unavailable.items():
+            table.add_row(metric, f"[dim]unavailable: {escape(reason)}[/]")
+        table.caption = (f"{task.n_samples} samples, {task.n_failed} failed, {task.n_cached} from cache · "
+                         f"{task.samples_per_s} samples/s · fingerprint {task.fingerprint_hash}")
         out.print(table)
-        if "batch_invariance" in task:
-            inv = task["batch_invariance"]
+        if task.batch_invariance is not None:
+            inv = task.batch_invariance
             console.print(f"batch invariance: {inv['mismatches']} of {inv['n_checked']} outputs differ between "
                           f"batch size 1 and {inv['batch_size']}", highlight=False)
-        for warning in task["warnings"]:
+        for warning in task.warnings:
             console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
-        for failure in task["failures"][:5]:
+        for failure in task.failures[:5]:
             console.print(f"[red]failed[/] {escape(failure['id'])}: {escape(failure['error'])}", highlight=False,
                           soft_wrap=True)
 
@@ -193,6 +197,49 @@ def list_command(kind: Annotated[Kind, typer.Argument(help="tasks, models or met
     for name, description, source in rows:
         table.add_row(name, description, source)
     out.print(table)
+
+
+@app.command("validate")
+def validate_command(
+    tasks: Annotated[str, typer.Option(help="Comma-separated task names (`mmbench list tasks`).")],
+    include: Annotated[Optional[list[str]], typer.Option(help="Extra folder of task YAML files (repeatable).")]
+    = None,
+    model: Annotated[Optional[str], typer.Option(
+        help="Show the prompts as this model gets them (its chat template, from the processor: no weights "
+             "are loaded) and check it can serve the tasks.")] = None,
+    adapter: Annotated[Optional[str], typer.Option(help="Force an adapter for --model, as in eval.")] = None,
+    n: Annotated[int, typer.Option("--n", help="Samples checked per task (rows, images, prompts).")] = 3,
+) -> None:
+    """Check task files and data before a run: columns, row errors, images, prompt placeholders;
+    print the exact prompts of the first samples.  Loads no model weights.  Exit code 2 on any problem."""
+    from mmbench.validate import validate_tasks
+
+    try:
+        reports = validate_tasks(tasks, include=include or [], n=n, model=model, adapter=adapter)
+    except MMBenchError as exc:
+        _fail(exc)
+        return
+    for report in reports:
+        out.print(f"[bold]{escape(report.task)}[/]  [dim]{escape(report.source)}[/]", highlight=False,
+                  soft_wrap=True)
+        if report.data_source:
+            out.print(f"  data: {escape(report.data_source)}", highlight=False, soft_wrap=True)
+        if report.source:  # the task was built
+            out.print(f"  checked: {report.n_checked} samples, {report.n_images} images decoded", highlight=False)
+        for problem in report.problems:
+            out.print(f"  [bold red]error:[/] {escape(problem)}", highlight=False, soft_wrap=True)
+        for note in report.notes:
+            out.print(f"  [dim]note: {escape(note)}[/]", highlight=False, soft_wrap=True)
+        for request_id, text in report.prompts:
+            out.print(f"  prompt {escape(request_id)}:", highlight=False, soft_wrap=True)
+            out.print("\n".join(f"    {line}" for line in text.split("\n")), markup=False, highlight=False,
+                      soft_wrap=True)
+    bad = [r.task for r in reports if not r.ok]
+    if bad:
+        console.print(f"[bold red]{len(bad)} of {len(reports)} task(s) have problems:[/] {escape(', '.join(bad))}",
+                      highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    console.print(f"{len(reports)} task(s) ok", highlight=False)
 
 
 @score_app.command("captioning")

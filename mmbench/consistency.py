@@ -1,17 +1,12 @@
-"""CLIPScore / RefCLIPScore with a scorer model: on a captioning run, a predictions file,
-or prompt/image pairs from a text-to-image system.
+"""``mmbench score consistency``: CLIPScore / RefCLIPScore of a predictions file, or of
+prompt/image pairs from a text-to-image system, read from files.
 
-The arithmetic is :mod:`mmbench.metrics.clipscore` (equal to jmhessel/clipscore);
-this module runs the scorer, an embedding adapter (``mmbench list models``: any
-CLIP-style model, e.g. ``openai/clip-vit-base-patch32`` as in the paper, or the
-offline ``easyvqa-clip``).  Every candidate caption and reference is prefixed with
-``"A photo depicts "`` before encoding, as the official script does.  The scorer's
-name and fingerprint hash are recorded in the metric backend, so they enter the
-task fingerprint and two runs scored by different CLIPs never share a leaderboard
-group.
-
-An image or text the scorer cannot embed is an error naming the sample: a CLIPScore
-computed over a silently shrunk set would not be comparable.
+The metric is :func:`mmbench.metrics.clipscore.clipscore_metric` (equal to
+jmhessel/clipscore); the scorer, an embedding adapter (any CLIP-style model, e.g.
+``openai/clip-vit-base-patch32`` as in the paper, or the offline ``easyvqa-clip``), is
+loaded by :func:`mmbench.models.scorer.load_embedder`.  This module only reads the
+files and finds the images.  An image or text the scorer cannot embed is an error naming
+the sample: a CLIPScore computed over a silently shrunk set would not be comparable.
 """
 
 from __future__ import annotations
@@ -19,108 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-
 from mmbench.errors import DataError, MMBenchError
-from mmbench.metrics.clipscore import CLIPSCORE_PROMPT, score_clipscore
-from mmbench.types import EmbedRequest, ImageRef, MetricValues
+from mmbench.metrics.clipscore import PAPER_SCORER, clipscore_metric
+from mmbench.models.scorer import load_embedder
+from mmbench.types import ImageRef, MetricValues
 
-#: the paper's scorer (CLIP ViT-B/32), the default of ``mmbench score consistency``
-PAPER_SCORER = "openai/clip-vit-base-patch32"
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
-_SCORERS: dict[tuple[str, str], Any] = {}
-
-
-def load_scorer(spec: str, device: str = "auto") -> Any:
-    """The embedding adapter ``spec`` (loaded once per process and device)."""
-    key = (spec, device)
-    if key not in _SCORERS:
-        from mmbench.models.resolve import load_model
-
-        model = load_model(spec, device=device)
-        if "embed" not in model.capabilities:
-            raise MMBenchError(f"scorer {spec!r} ({model.adapter}) cannot embed images and texts: CLIPScore "
-                               "needs a CLIP-style model (e.g. easyvqa-clip, openai/clip-vit-base-patch32)")
-        _SCORERS[key] = model
-    return _SCORERS[key]
-
-
-def _embed(model: Any, requests: list[EmbedRequest], batch_size: int, what: str) -> np.ndarray:
-    rows: list[np.ndarray] = []
-    for start in range(0, len(requests), batch_size):
-        for out in model.embed(requests[start:start + batch_size]):
-            if not out.ok:
-                raise DataError(f"the CLIPScore scorer could not embed this {what}: {out.error}",
-                                sample_id=out.id.rsplit("#", 1)[0])
-            rows.append(out.embedding)
-    return np.stack(rows) if rows else np.zeros((0, 1), dtype=np.float32)
-
-
-def clipscore_features(model: Any, images: Sequence[ImageRef], captions: Sequence[str],
-                       references: Sequence[Sequence[str]] | None, ids: Sequence[str], batch_size: int = 64
-                       ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray] | None]:
-    """Image, caption and per-caption reference features (texts prefixed, each distinct text encoded once)."""
-    image_reqs = [EmbedRequest(id=f"{sid}#image", images=(ref,)) for sid, ref in zip(ids, images)]
-    image_feats = _embed(model, image_reqs, batch_size, "image")
-    texts: dict[str, str] = {}  # prefixed text -> the id of a sample that uses it (for errors)
-    for sid, caption in zip(ids, captions):
-        texts.setdefault(CLIPSCORE_PROMPT + caption, sid)
-    for sid, refs in zip(ids, references or []):
-        for ref in refs:
-            texts.setdefault(CLIPSCORE_PROMPT + ref, sid)
-    order = list(texts)
-    text_reqs = [EmbedRequest(id=f"{texts[t]}#text{k}", text=t) for k, t in enumerate(order)]
-    feats = dict(zip(order, _embed(model, text_reqs, batch_size, "text")))
-    caption_feats = np.stack([feats[CLIPSCORE_PROMPT + c] for c in captions])
-    ref_feats = None if references is None else [np.stack([feats[CLIPSCORE_PROMPT + r] for r in refs])
-                                                 for refs in references]
-    return image_feats, caption_feats, ref_feats
-
-
-def clipscore_metric(predictions: Sequence[str], references: Sequence[Sequence[str]], *,
-                     images: Sequence[ImageRef | None], sample_ids: Sequence[str] | None = None,
-                     scorer: str = PAPER_SCORER, device: str = "auto", with_references: bool = True,
-                     batch_size: int = 64, required: bool = False) -> MetricValues:
-    """The ``clipscore`` task metric: CLIPScore of each caption against its image, and
-    RefCLIPScore against its references (``with_references``; samples without references
-    make it unavailable rather than partial).
-
-    A scorer that cannot be loaded (not in the offline cache, say) makes both metrics
-    unavailable with the reason and a warning, so the run's other metrics and predictions
-    are still written (as METEOR without Java); ``required=True`` raises instead."""
-    ids = list(sample_ids) if sample_ids is not None else [str(i) for i in range(len(predictions))]
-    if not len(ids) == len(images) == len(predictions) == len(references):
-        raise ValueError(f"predictions ({len(predictions)}), references ({len(references)}), images ({len(images)}) "
-                         f"and sample_ids ({len(ids)}) must have the same length")
-    if not predictions:
-        return MetricValues(corpus={}, unavailable={"CLIPScore": "no captions to score"})
-    for sid, ref in zip(ids, images):
-        if ref is None:
-            raise DataError("CLIPScore needs the sample's image, and it has none", sample_id=sid, field="image")
-    try:
-        model = load_scorer(scorer, device)
-    except MMBenchError as exc:
-        if required:
-            raise
-        reason = f"the CLIPScore scorer {scorer!r} could not be loaded: {exc}"
-        return MetricValues(corpus={}, unavailable={"CLIPScore": reason, "RefCLIPScore": reason},
-                            warnings=(reason,))
-    refs = [list(r) for r in references] if with_references else None
-    missing = with_references and any(not r for r in references)
-    if missing:
-        refs = None
-    image_feats, caption_feats, ref_feats = clipscore_features(model, list(images), list(predictions), refs, ids,
-                                                               batch_size)
-    values = score_clipscore(image_feats, caption_feats, ref_feats)
-    scorer_info = {"scorer": scorer, "scorer_hash": model.fingerprint()["hash"]}
-    backend = {k: {**dict(v), **scorer_info} for k, v in values.backend.items()}
-    unavailable = dict(values.unavailable)
-    if missing:
-        unavailable["RefCLIPScore"] = "some samples have no references"
-    elif not with_references:
-        unavailable["RefCLIPScore"] = "disabled (with_references: false)"
-    return MetricValues(corpus=values.corpus, per_sample=values.per_sample, unavailable=unavailable,
-                        backend=backend, warnings=values.warnings)
 
 
 # ----------------------------------------------------------------------------- files
@@ -202,6 +101,7 @@ def score_consistency_files(*, predictions: str | Path | None = None, images: st
         if not ids:
             raise DataError("no pairs (the file is empty)", source=str(pairs))
         values = clipscore_metric(captions, [[] for _ in ids], images=image_refs, sample_ids=ids, scorer=scorer,
+                                  load_embedder=load_embedder,
                                   device=device, with_references=False, batch_size=batch_size, required=True)
         return MetricValues(values.corpus, values.per_sample, {"RefCLIPScore": "prompt/image pairs have no references"},
                             values.backend, values.warnings)
@@ -220,7 +120,7 @@ def score_consistency_files(*, predictions: str | Path | None = None, images: st
     table = _images_for(ids, images, task)
     captions = [preds[sid][0] or "" for sid in ids]
     values = clipscore_metric(captions, refs_list or [[] for _ in ids], images=[table[s] for s in ids],
-                              sample_ids=ids, scorer=scorer, device=device,
+                              sample_ids=ids, scorer=scorer, load_embedder=load_embedder, device=device,
                               with_references=references and refs_list is not None, batch_size=batch_size,
                               required=True)
     failed = sum(1 for sid in ids if preds[sid][0] is None)

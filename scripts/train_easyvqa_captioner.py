@@ -3,7 +3,7 @@
 The model is a tiny transformers ``VisionEncoderDecoderModel`` (ViT encoder on 64x64
 images, GPT-2 decoder) with a word-level tokenizer built with the ``tokenizers``
 library and a ``ViTImageProcessor``.  It is trained from scratch on the train split
-of :func:`mmbench.tasks.easyvqa.caption_rows` to say one reference template
+of :func:`mmbench.tasks.datasets.easyvqa.caption_rows` to say one reference template
 ("a red triangle on a plain background" by default), then evaluated by greedy
 decoding on the test split.  The result reloads offline with the plain
 ``from_pretrained(dir, local_files_only=True)`` of ``VisionEncoderDecoderModel``,
@@ -71,7 +71,7 @@ def build_tokenizer():
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    from mmbench.tasks.easyvqa import CAPTION_TEMPLATES, COLORS, SHAPES
+    from mmbench.tasks.datasets.easyvqa import CAPTION_TEMPLATES, COLORS, SHAPES
 
     words = sorted({w for t in CAPTION_TEMPLATES for c in COLORS for s in SHAPES for w in t.format(color=c, shape=s).split()})
     vocab = {tok: i for i, tok in enumerate([SPECIAL_TOKENS[k] for k in ("pad", "bos", "eos", "unk")] + words)}
@@ -171,7 +171,7 @@ def caption(model, tokenizer, pixel_values: torch.Tensor, batch_size: int = 128)
 
 def score(predictions: list[str], rows: list[dict], target_template: int) -> dict[str, float]:
     """Exact-caption accuracy, colour+shape accuracy and (if pycocoevalcap imports) BLEU-4 / CIDEr-D."""
-    from mmbench.tasks.easyvqa import COLORS, SHAPES
+    from mmbench.tasks.datasets.easyvqa import COLORS, SHAPES
 
     def attrs(text: str) -> tuple[set[str], set[str]]:
         words = set(text.split())
@@ -207,7 +207,7 @@ def score(predictions: list[str], rows: list[dict], target_template: int) -> dic
 def train(args: argparse.Namespace) -> dict:
     from transformers.utils import logging as hf_logging
 
-    from mmbench.tasks.easyvqa import CAPTION_TEMPLATES, caption_rows
+    from mmbench.tasks.datasets.easyvqa import CAPTION_TEMPLATES, caption_rows
 
     t0 = time.perf_counter()
     torch.set_num_threads(args.threads)
@@ -356,7 +356,7 @@ Decoding starts from `<bos>` (`decoder_start_token_id`) and stops at `<eos>`; bo
 set in `config.json` and `generation_config.json`.
 
 ## Training
-- Data: `mmbench.tasks.easyvqa.caption_rows("train")`, {info['n_train']} images
+- Data: `mmbench.tasks.datasets.easyvqa.caption_rows("train")`, {info['n_train']} images
   (see `docs/easyvqa.md` for how captions are derived from the questions).
 - Target: reference template {a['target_template']}, `"{info['target_template']}"`
   ({n_words} words; BLEU-4 needs captions of at least 4 words to have 4-grams to count).

@@ -2,7 +2,7 @@
 
 The model is a tiny transformers ``CLIPModel`` (64x64 images, patch 8, two layers per
 tower) trained from random init with a contrastive loss on the train split of
-:func:`mmbench.tasks.easyvqa.caption_rows`, then evaluated on the test split
+:func:`mmbench.tasks.datasets.easyvqa.caption_rows`, then evaluated on the test split
 (zero-shot colour-shape classification, class-level retrieval recall, and whether
 CLIPScore separates the right caption from a wrong one).  It is saved with a
 ``CLIPProcessor`` (``CLIPImageProcessor`` + a byte-level BPE ``CLIPTokenizer`` learnt
@@ -74,7 +74,7 @@ def caption_texts() -> tuple[list[str], list[int], list[bool]]:
     Returns ``(texts, class_of_text, prefixed)``; class ``c`` is ``(COLORS[c // 3], SHAPES[c % 3])``.
     """
     from mmbench.metrics.clipscore import CLIPSCORE_PROMPT
-    from mmbench.tasks.easyvqa import COLORS, SHAPES, references
+    from mmbench.tasks.datasets.easyvqa import COLORS, SHAPES, references
 
     texts, classes, prefixed = [], [], []
     for c, (color, shape) in enumerate(itertools.product(COLORS, SHAPES)):
@@ -252,7 +252,7 @@ def class_recall(scores: np.ndarray, query_cls: np.ndarray, gallery_cls: np.ndar
 def evaluate(model, processor, pixels: torch.Tensor, rows: list[dict], seed: int) -> dict:
     """Test figures: zero-shot accuracy, class-level retrieval recall, CLIPScore separation."""
     from mmbench.metrics.clipscore import clip_score
-    from mmbench.tasks.easyvqa import COLORS, SHAPES
+    from mmbench.tasks.datasets.easyvqa import COLORS, SHAPES
 
     texts, text_cls, prefixed = caption_texts()
     text_cls, prefixed = np.array(text_cls), np.array(prefixed)
@@ -298,7 +298,7 @@ def evaluate(model, processor, pixels: torch.Tensor, rows: list[dict], seed: int
 def train(args: argparse.Namespace) -> dict:
     from transformers.utils import logging as hf_logging
 
-    from mmbench.tasks.easyvqa import COLORS, SHAPES, caption_rows
+    from mmbench.tasks.datasets.easyvqa import COLORS, SHAPES, caption_rows
 
     t0 = time.perf_counter()
     torch.set_num_threads(args.threads)
@@ -465,7 +465,7 @@ A tiny CLIP trained from scratch on captions derived from
 [easy-VQA](https://pypi.org/project/easy-vqa/) (MIT), so that mmbench can run CLIPScore
 and image-text retrieval offline with a model whose scores mean something.  It is a
 test fixture with real behaviour, not a general CLIP: it only knows the 8 colours x
-3 shapes of easy-VQA and the 5 caption templates of `mmbench.tasks.easyvqa`.
+3 shapes of easy-VQA and the 5 caption templates of `mmbench.tasks.datasets.easyvqa`.
 
 ## Architecture
 `CLIPModel`: vision tower 64x64 input, patch {VISION['patch_size']} (64 patches + CLS), text tower with
@@ -490,7 +490,7 @@ that want those (with transformers 5 load them with `CLIPTokenizer.from_pretrain
 `CLIPTokenizer(vocab_file=..., merges_file=...)` silently builds a 2-token vocabulary).
 
 ## Training
-- Images: `mmbench.tasks.easyvqa.caption_rows("train")`, {info['n_train']} images, preprocessed once into a tensor.
+- Images: `mmbench.tasks.datasets.easyvqa.caption_rows("train")`, {info['n_train']} images, preprocessed once into a tensor.
 - Texts: per image and step, one of its 5 reference captions at random, prefixed with
   `"A photo depicts "` (the CLIPScore prompt, `mmbench.metrics.clipscore.CLIPSCORE_PROMPT`)
   with probability {a['prefix_prob']}; 24 classes x 5 templates x 2 = 240 distinct texts, kept as written

@@ -5,7 +5,7 @@ The model is a transformers ``ViltForQuestionAnswering`` built from a config
 (``easy_vqa.get_answers()`` order), with a word-level WordPiece ``BertTokenizer``
 over the train questions' words and a ``ViltProcessor`` (``ViltImageProcessor``
 at 64 px).  It is trained from scratch with cross-entropy on the single answer
-of each question of :func:`mmbench.tasks.easyvqa_questions.question_rows`
+of each question of :func:`mmbench.tasks.datasets.easyvqa_questions.question_rows`
 ("train" only), then scored on the whole test split.  It reloads offline with
 ``ViltForQuestionAnswering.from_pretrained(dir, local_files_only=True)`` and
 ``ViltProcessor.from_pretrained(dir, local_files_only=True)``, which is what
@@ -46,7 +46,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from mmbench.tasks.easyvqa_questions import ANSWER_TYPES, question_rows  # noqa: E402
+from mmbench.tasks.datasets.easyvqa_questions import ANSWER_TYPES, question_rows  # noqa: E402
 
 DEFAULT_OUT = REPO / "mmbench" / "assets" / "models" / "easyvqa-vilt"
 DEFAULT_BASELINES = REPO / "mmbench" / "assets" / "models" / "easyvqa-baselines.json"
@@ -473,7 +473,7 @@ become `[UNK]`).  `ViltProcessor` with `ViltImageProcessor` (shortest edge {IMAG
 rescale 1/255, mean/std 0.5).
 
 ## Training
-- Data: `mmbench.tasks.easyvqa_questions.question_rows("train")`, {info['n_train']} questions about 4,000 images.
+- Data: `mmbench.tasks.datasets.easyvqa_questions.question_rows("train")`, {info['n_train']} questions about 4,000 images.
 - Loss: cross-entropy on the single answer (not ViLT's default BCE over soft scores).
 - Sampling: questions are {sampling}.
 - {a['epochs']} epochs of {info['n_train']} draws, batch {a['batch_size']}, {info['steps']} steps, AdamW (lr {a['lr']},

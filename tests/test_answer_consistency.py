@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mmbench.metrics.consistency import answer_consistency
-from mmbench.tasks.easyvqa import (COLORS, SHAPES, Fact, UnknownQuestionError, caption_rows, facts_from_question,
+from mmbench.tasks.datasets.easyvqa import (COLORS, SHAPES, Fact, UnknownQuestionError, caption_rows, facts_from_question,
                                    resolve)
-from mmbench.tasks.easyvqa_questions import consistency_rows
+from mmbench.tasks.datasets.easyvqa_questions import consistency_rows
 
 
 def corpus(predictions, answers, groups):

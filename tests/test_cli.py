@@ -31,7 +31,7 @@ def test_eval_records_and_counts_failed_samples(tmp_path):
     assert result.exit_code == 0, result.output
     res = json.loads((out / "results.json").read_text())
     task = res["tasks"]["tiny_caption"]
-    assert res["schema_version"] == 1 and res["mmbench_version"]
+    assert res["schema_version"] == 2 and res["mmbench_version"]
     assert res["config"]["batch_size"] == 3 and res["config"]["model"] == "example-echo"
     assert task["n_samples"] == 8 and task["n_failed"] == 2 and task["n_scored"] == 7
     assert task["metrics"] == {"mean_length": pytest.approx((6 * 7 + 0) / 7)}  # failed image scored as empty
@@ -42,7 +42,7 @@ def test_eval_records_and_counts_failed_samples(tmp_path):
     assert [line["id"] for line in lines][:2] == ["img0", "img1"]
     by_id = {line["id"]: line for line in lines}
     assert by_id["img0"]["prediction"] == "an image of 32 by 32 pixels"
-    assert by_id["img0"]["scores"] == {"length": 7.0}
+    assert by_id["img0"]["scores"] == {"mean_length": 7.0}
     assert "missing.png" in by_id["no_file"]["error"] and "'image'" in by_id["no_file"]["error"]
     assert "'captions'" in by_id["no_refs"]["error"] and by_id["no_refs"]["prediction"] is None
     assert "2 failed" in result.output.replace("\n", " ")

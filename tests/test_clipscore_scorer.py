@@ -1,4 +1,4 @@
-"""CLIPScore with a scorer model (mmbench.consistency) and `mmbench score consistency`, on a tiny CLIP.
+"""CLIPScore with a scorer model (mmbench.metrics.clipscore.clipscore_metric) and `mmbench score consistency`, on a tiny CLIP.
 
 The features are recomputed here straight from transformers, so the scorer adapter
 (prefix, truncation, pooling, batching) is checked against the pure arithmetic of
@@ -23,9 +23,10 @@ if int(transformers.__version__.split(".")[0]) < 5:
     pytest.skip("the tiny fixtures use the transformers 5 tokenizer API", allow_module_level=True)
 
 from mmbench.cli import app  # noqa: E402
-from mmbench.consistency import clipscore_features, clipscore_metric, load_scorer  # noqa: E402
+from mmbench.metrics.clipscore import clipscore_features, clipscore_metric  # noqa: E402
+from mmbench.models.scorer import load_embedder  # noqa: E402
 from mmbench.metrics.clipscore import CLIPSCORE_PROMPT, ref_clip_score  # noqa: E402
-from mmbench.tasks.easyvqa import caption_rows  # noqa: E402
+from mmbench.tasks.datasets.easyvqa import caption_rows  # noqa: E402
 from mmbench.types import ImageRef  # noqa: E402
 from tests.fixtures.tiny_models import make_clip  # noqa: E402
 
@@ -75,7 +76,8 @@ def test_clipscore_metric_equals_the_arithmetic_on_direct_features(clip_dir, sam
 
     values = clipscore_metric([s["caption"] for s in samples], [s["references"] for s in samples],
                               images=[ImageRef(path=s["image"]) for s in samples],
-                              sample_ids=[s["image_id"] for s in samples], scorer=clip_dir, batch_size=4)
+                              sample_ids=[s["image_id"] for s in samples], scorer=clip_dir,
+                              load_embedder=load_embedder, batch_size=4)
     direct = direct_features(clip_dir, samples, CLIPSCORE_PROMPT)
     clip_mean, clip_per, ref_mean, ref_per = ref_clip_score(*direct)
     assert values.corpus["CLIPScore"] == pytest.approx(clip_mean, abs=1e-6)
@@ -87,7 +89,7 @@ def test_clipscore_metric_equals_the_arithmetic_on_direct_features(clip_dir, sam
 
     # and the features themselves (before clipping): the adapter's unit vectors are the direct ones, normalised
     ids = [s["image_id"] for s in samples]
-    feats = clipscore_features(load_scorer(clip_dir), [ImageRef(path=s["image"]) for s in samples],
+    feats = clipscore_features(load_embedder(clip_dir), [ImageRef(path=s["image"]) for s in samples],
                                [s["caption"] for s in samples], [s["references"] for s in samples], ids, batch_size=4)
     for got, want in zip((feats[0], feats[1], *feats[2]), (direct[0], direct[1], *direct[2])):
         np.testing.assert_allclose(got, want / np.linalg.norm(want, axis=1, keepdims=True), rtol=0, atol=1e-6)
@@ -140,7 +142,8 @@ def test_cli_image_sources_agree(clip_dir, samples, inputs, tmp_path):
     assert set(got["folder"]) == {"CLIPScore", "RefCLIPScore"}
     assert got["folder"] == got["table"] == got["task"]
     direct = clipscore_metric([s["caption"] for s in samples], [s["references"] for s in samples],
-                              images=[ImageRef(path=s["image"]) for s in samples], scorer=clip_dir)
+                              images=[ImageRef(path=s["image"]) for s in samples], scorer=clip_dir,
+                              load_embedder=load_embedder)
     assert got["folder"] == pytest.approx(dict(direct.corpus), abs=1e-9)
 
     # prompt/image pairs: CLIPScore only; the same texts and images give the same CLIPScore

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mmbench.tasks import easyvqa
-from mmbench.tasks.easyvqa import (
+from mmbench.tasks.datasets import easyvqa
+from mmbench.tasks.datasets.easyvqa import (
     CAPTION_TEMPLATES,
     COLORS,
     SHAPES,

@@ -12,7 +12,7 @@ import pytest
 
 from mmbench.models.baselines import MajorityAnswer, QuestionOnly, normalize_question
 from mmbench.models.resolve import load_model
-from mmbench.tasks.easyvqa_questions import ANSWER_TYPES, answer_type, question_rows
+from mmbench.tasks.datasets.easyvqa_questions import ANSWER_TYPES, answer_type, question_rows
 from mmbench.types import GenerateRequest, ImageRef
 
 REPO = Path(__file__).resolve().parents[1]
@@ -181,7 +181,7 @@ def test_vilt_runs_end_to_end_on_the_question_rows(tmp_path):
         version: 1
         description: easy-VQA test questions (probe of the easyvqa_vqa entry)
         dataset:
-          loader: "mmbench.tasks.easyvqa_questions:question_rows"
+          loader: "mmbench.tasks.datasets.easyvqa_questions:question_rows"
           split: test
           columns: {id: question_id, image: image, question: question, answers: answer, answer_type: answer_type}
         generation: {max_new_tokens: 4}

@@ -86,7 +86,7 @@ def test_check_batch_invariance_reports_mismatches(tmp_path):
 
 
 def test_two_runs_cannot_share_an_output_folder(tmp_path):
-    from mmbench.runner import _lock_output
+    from mmbench.runner import lock_output as _lock_output
 
     held = _lock_output(tmp_path / "run")
     try:

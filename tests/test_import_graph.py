@@ -34,10 +34,18 @@ def test_tasks_never_import_models():
     assert not {k: v for k, v in offenders.items() if v}, offenders
 
 
-def test_metrics_import_neither_models_nor_tasks():
+def test_metrics_import_neither_models_nor_tasks_nor_runner():
     for p in _modules("metrics"):
-        bad = [m for m in _imports(p) if m.startswith(("mmbench.models", "mmbench.tasks", "torch", "transformers"))]
+        bad = [m for m in _imports(p) if m.startswith(("mmbench.models", "mmbench.tasks", "mmbench.runner",
+                                                        "mmbench.catalog", "torch", "transformers"))]
         assert not bad, (p, bad)
+
+
+def test_tasks_never_import_the_catalog():
+    """Tasks reach metrics through mmbench.metrics.registry; the catalog builds tasks, not the reverse."""
+    offenders = {str(p.relative_to(PKG)): sorted(m for m in _imports(p) if m.startswith("mmbench.catalog"))
+                 for p in _modules("tasks")}
+    assert not {k: v for k, v in offenders.items() if v}, offenders
 
 
 def test_types_import_nothing_from_the_package():

@@ -105,7 +105,7 @@ def _mutate(run: Path, fn) -> Path:
 # ------------------------------------------------------------------ validation
 
 @pytest.mark.parametrize("mutation, reason", [
-    (lambda d: d.update(schema_version=2), "unsupported schema version 2"),
+    (lambda d: d.update(schema_version=99), "unsupported schema version 99"),
     (lambda d: d.update(schema_version=True), "unsupported schema version"),
     (lambda d: d["tasks"]["t"]["metrics"].update({"CIDEr-D": "0.9"}),
      "field 'tasks.t.metrics.CIDEr-D': expected a number"),

@@ -43,7 +43,7 @@ def test_lora_adapter_dir_evaluates_on_top_of_its_base(tmp_path, vit_gpt2):
     assert tuned.fingerprint()["hash"] != base.fingerprint()["hash"]
     res = _run(tmp_path, adapter, batch_size=3)
     assert res["tasks"]["tiny_caption"]["n_failed"] == 0
-    assert res["model"]["fingerprint"]["peft_adapter"]["path"] == adapter
+    assert res["model"]["fingerprint"]["peft_adapter_path"] == adapter
 
 
 def test_batch_size_does_not_change_captions(tmp_path, vit_gpt2):

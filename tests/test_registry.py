@@ -6,6 +6,7 @@ import pytest
 
 from mmbench import catalog
 from mmbench.catalog import METRICS, MODELS, TASKS, build_task, include_tasks
+from mmbench.metrics.registry import metric_spec
 from mmbench.errors import DataError, MMBenchError, UnknownNameError
 from mmbench.registry import Registry, import_string
 from mmbench.tasks.config import load_task_config
@@ -55,8 +56,12 @@ def test_entry_points_from_an_installed_plugin_package():
     pytest.importorskip("mmbench_example_plugin", reason="install tests/plugin_pkg (README test command)")
     assert "example-echo" in MODELS.names()
     assert MODELS.entry("example-echo").source.startswith("entry point mmbench-example-plugin")
-    metric = METRICS.get("example-length")
-    assert metric(["a b c", "d"], [["x"], ["y"]]).corpus == {"mean_length": 2.0}
+    spec = metric_spec("example-length")  # a full MetricSpec, with a per-sample meta field
+    assert spec.sample_fields == {"answer_types": "answer_type"}
+    assert spec.fn(["a b c", "d"], [["x"], ["y"]], answer_types=[None, None]).corpus == {"mean_length": 2.0}
+    bare = metric_spec("example-bare-length")  # a bare function: wrapped, outputs never ranked
+    assert bare.fn(["a b c", "d"], [["x"], ["y"]]).corpus == {"mean_length": 2.0}
+    assert bare.output("mean_length").higher_is_better is None
     task = build_task("example_caption")
     assert task.family == "captioning" and task.config.metrics == ("example-length",)
 
@@ -64,7 +69,7 @@ def test_entry_points_from_an_installed_plugin_package():
 def test_include_folder_adds_tasks_and_overrides(tmp_path):
     (tmp_path / "_base.yaml").write_text(textwrap.dedent("""
         family: captioning
-        dataset: {loader: "mmbench.tasks.easyvqa:caption_rows", split: test}
+        dataset: {loader: "mmbench.tasks.datasets.easyvqa:caption_rows", split: test}
         generation: {max_new_tokens: 7}
         metrics: [coco-caption]
     """))

@@ -13,7 +13,7 @@ from PIL import Image
 from mmbench.catalog import build_task
 from mmbench.errors import DataError
 from mmbench.runner import evaluate
-from mmbench.tasks.vqa_rephrasings import ANNOTATIONS_FILE, QUESTIONS_FILE
+from mmbench.tasks.datasets.vqa_rephrasings import ANNOTATIONS_FILE, QUESTIONS_FILE
 
 # (original id, image id, question, 10 answers, rephrasings)
 ORIGINALS = [

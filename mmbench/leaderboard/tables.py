@@ -6,7 +6,7 @@ the terminal) renders the same board, a plain JSON-able dict::
     {"seed", "n_boot", "level", "rejected": [{"path", "reason"}],
      "tasks": [{"task", "family", "primary_metric",
                 "groups": [{"index", "fingerprint_hash", "subset_limit", "notes": [...],
-                            "metrics": [...], "has_gpu": bool,
+                            "metrics": [...], "higher_is_better": {metric: bool | None}, "has_gpu": bool,
                             "rows": [{"rank", "rank_label", "tie_with_previous", "model", "run",
                                       "results", "n_samples", "n_failed", "samples_per_s",
                                       "peak_rss_mb", "peak_gpu_mb", "n_parameters", "warnings",
@@ -21,22 +21,17 @@ from __future__ import annotations
 import csv
 import io
 import math
+from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
-from mmbench.leaderboard.load import Run, TaskEntry, load_caption_pairs, load_sample_scores
+from mmbench.leaderboard.load import load_caption_pairs, load_sample_scores
+from mmbench.results import RunResult, TaskResult
 from mmbench.leaderboard.stats import (align, bootstrap_mean_ci, bootstrap_statistic_ci, is_tie,
                                        paired_difference_ci, stable_key)
 
-PRIMARY_METRIC = {"captioning": "CIDEr-D", "vqa": "accuracy", "retrieval": "t2i_R@1"}
 CI_MARK = "†"  # the interval is of the mean of per-sample scores, not of the corpus value
-
-
-def higher_is_better(metric: str) -> bool:
-    """Ranks, losses and error rates are better when lower; everything else when higher."""
-    name = metric.lower()
-    return not (name.endswith("_rank") or "loss" in name or "error" in name or name.endswith("wer"))
 
 
 # ------------------------------------------------------------------ fingerprint differences
@@ -90,15 +85,26 @@ def fingerprint_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
 
 # ------------------------------------------------------------------ the board
 
-def _group_rows(runs: Iterable[Run]) -> dict[str, dict[str, list[tuple[Run, TaskEntry]]]]:
-    tasks: dict[str, dict[str, list[tuple[Run, TaskEntry]]]] = {}
+def _group_rows(runs: Iterable[RunResult]) -> dict[str, dict[str, list[tuple[RunResult, TaskResult]]]]:
+    tasks: dict[str, dict[str, list[tuple[RunResult, TaskResult]]]] = {}
     for run in runs:
         for name, entry in run.tasks.items():
             tasks.setdefault(name, {}).setdefault(entry.fingerprint_hash, []).append((run, entry))
     return tasks
 
 
-def build_board(runs: list[Run], *, seed: int = 0, n_boot: int = 1000, level: float = 0.95,
+def _directions(members: list[tuple[RunResult, TaskResult]]) -> dict[str, bool | None]:
+    """Each metric's direction as the results files record it (the metric's spec says it; the
+    first run that has the metric wins: runs of one group share a fingerprint, so their metrics)."""
+    out: dict[str, bool | None] = {}
+    for _, entry in members:
+        for m in entry.metrics:
+            if m not in out or out[m] is None:
+                out[m] = entry.higher_is_better(m)
+    return out
+
+
+def build_board(runs: list[RunResult], *, seed: int = 0, n_boot: int = 1000, level: float = 0.95,
                 rejected: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
     """Group, score and rank ``runs``; see the module docstring for the shape."""
     board: dict[str, Any] = {"seed": seed, "n_boot": n_boot, "level": level,
@@ -117,19 +123,21 @@ def build_board(runs: list[Run], *, seed: int = 0, n_boot: int = 1000, level: fl
     return board
 
 
-def _build_group(task: str, family: str, gi: int, fp_hash: str, members: list[tuple[Run, TaskEntry]],
+def _build_group(task: str, family: str, gi: int, fp_hash: str, members: list[tuple[RunResult, TaskResult]],
                  fps: list[dict], *, seed: int, n_boot: int, level: float) -> dict[str, Any]:
     metrics: list[str] = []
     for _, entry in members:
         metrics += [m for m in entry.metrics if m not in metrics]
-    primary = PRIMARY_METRIC.get(family, "")
-    if primary not in metrics:
-        primary = metrics[0] if metrics else ""
+    directions = _directions(members)
+    # the primary metric is what the results files say (the task's first metric's primary output)
+    primary = next((e.primary_metric for _, e in members if e.primary_metric in metrics), None) or ""
     rows, samples = [], []
     for run, entry in members:
-        per = load_sample_scores(entry, entry.metrics)
+        predictions = run.predictions_path(task)
+        per = load_sample_scores(predictions, entry.metrics)
         samples.append(per)
-        exact = _exact_corpus_cis(task, fp_hash, family, entry, seed=seed, n_boot=n_boot, level=level)
+        exact = _exact_corpus_cis(task, fp_hash, family, entry, predictions, seed=seed, n_boot=n_boot,
+                                  level=level)
         row_metrics = {}
         for m, value in entry.metrics.items():
             cell: dict[str, Any] = {"value": value, "ci": None, "ci_of": None, "sample_mean": None}
@@ -143,11 +151,11 @@ def _build_group(task: str, family: str, gi: int, fp_hash: str, members: list[tu
                 cell.update(ci=list(ci) if ci else None, ci_of="value" if same else "per-sample mean",
                             sample_mean=mean)
             row_metrics[m] = cell
-        rows.append({"model": run.model, "run": run.run_id, "results": str(run.path), "n_samples": entry.n_samples,
+        rows.append({"model": run.model_name, "run": run.run_id, "results": str(run.path), "n_samples": entry.n_samples,
                      "n_failed": entry.n_failed, "samples_per_s": entry.samples_per_s,
                      "peak_rss_mb": entry.peak_rss_mb, "peak_gpu_mb": entry.peak_gpu_mb,
                      "n_parameters": run.n_parameters, "warnings": list(entry.warnings), "metrics": row_metrics})
-    sign = 1 if higher_is_better(primary) else -1
+    sign = -1 if directions.get(primary) is False else 1
     order = sorted(range(len(rows)), key=lambda i: (primary not in rows[i]["metrics"],
                                                     -sign * rows[i]["metrics"].get(primary, {"value": 0})["value"]))
     rows, samples = [rows[i] for i in order], [samples[i] for i in order]
@@ -174,12 +182,13 @@ def _build_group(task: str, family: str, gi: int, fp_hash: str, members: list[tu
                      + "): a model's outputs can change between versions, so check before reading a difference "
                        "as a model's.")
     return {"index": gi + 1, "fingerprint_hash": fp_hash, "subset_limit": limit, "primary_metric": primary,
-            "metrics": metrics, "has_gpu": any(r["peak_gpu_mb"] is not None for r in rows), "notes": notes,
+            "metrics": metrics, "higher_is_better": directions,
+            "has_gpu": any(r["peak_gpu_mb"] is not None for r in rows), "notes": notes,
             "rows": rows}
 
 
-def _exact_corpus_cis(task: str, fp_hash: str, family: str, entry: TaskEntry, *, seed: int, n_boot: int,
-                      level: float) -> dict[str, tuple[float, float]]:
+def _exact_corpus_cis(task: str, fp_hash: str, family: str, entry: TaskResult, predictions: Path | None, *,
+                      seed: int, n_boot: int, level: float) -> dict[str, tuple[float, float]]:
     """Intervals of corpus BLEU-1..4 themselves: the bootstrap resamples images and recomputes
     corpus BLEU from their summed n-gram statistics (re-derived from the predictions file).
     Used only when the re-derived corpus values equal the reported ones; otherwise the
@@ -187,7 +196,7 @@ def _exact_corpus_cis(task: str, fp_hash: str, family: str, entry: TaskEntry, *,
     wanted = [m for m in ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4") if m in entry.metrics]
     if family != "captioning" or not wanted:
         return {}
-    pairs = load_caption_pairs(entry)
+    pairs = load_caption_pairs(predictions)
     if pairs is None or not pairs[0]:
         return {}
     from mmbench.metrics.caption import bleu_from_statistics, caption_bleu_statistics
@@ -254,12 +263,14 @@ def fmt_num(v: float | None, digits: int = 1) -> str:
 
 
 def best_values(group: dict[str, Any]) -> dict[str, float]:
-    """Metric -> the best value in the group (max, or min for lower-is-better metrics)."""
+    """Metric -> the best value in the group (max, or min for lower-is-better metrics; none for
+    counts and diagnostics, whose direction is null)."""
     best = {}
     for m in group["metrics"]:
         vals = [r["metrics"][m]["value"] for r in group["rows"] if m in r["metrics"]]
-        if vals:
-            best[m] = max(vals) if higher_is_better(m) else min(vals)
+        direction = group["higher_is_better"].get(m)
+        if vals and direction is not None:
+            best[m] = max(vals) if direction else min(vals)
     return best
 
 

@@ -38,6 +38,7 @@ import numpy as np
 from mmbench.metrics import java as _java
 from mmbench.metrics import ptb
 from mmbench.metrics.java import meteor_session
+from mmbench.metrics.spec import MetricSpec, Output
 from mmbench.types import MetricValues
 
 __all__ = ["CAPTION_METRICS", "score_captions", "bleu", "rouge_l", "cider_d", "meteor_jar", "meteor_jar_batches",
@@ -401,3 +402,12 @@ def _spice_jar(preds: Sequence[str], refs: Sequence[Sequence[str]]) -> tuple[flo
     """SPICE as pycocoevalcap computes it: the mean of the jar's per-image "All" F-scores."""
     per_image = _java.run_spice(preds, refs)
     return float(np.mean(np.array(per_image))), per_image
+
+
+COCO_CAPTION = MetricSpec(
+    name="coco-caption", fn=score_captions, version="1", primary="CIDEr-D",
+    description="BLEU-1..4, METEOR, ROUGE-L, CIDEr-D (+SPICE if its assets exist), as pycocoevalcap 1.2",
+    outputs=(Output("BLEU-?", aggregation="corpus"),  # corpus BLEU: summed n-gram statistics, not a mean
+             Output("METEOR", aggregation="corpus"),  # the jar's aggregate over all segments
+             Output("ROUGE-L"), Output("CIDEr-D"), Output("SPICE")),
+    run_options=("tokenizer", "meteor"))

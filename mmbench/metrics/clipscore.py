@@ -43,13 +43,16 @@ ref = 1 and RefCLIPScore = 2 x 1.7678 x 1 / 2.7678 = 1.2774.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from mmbench.types import MetricValues
+from mmbench.errors import DataError, MMBenchError
+from mmbench.metrics.spec import MetricSpec, Output
+from mmbench.types import EmbedRequest, ImageRef, MetricValues
 
-__all__ = ["CLIPSCORE_PROMPT", "CLIPSCORE_W", "clip_score", "ref_clip_score", "score_clipscore"]
+__all__ = ["CLIPSCORE_PROMPT", "CLIPSCORE_W", "clip_score", "ref_clip_score", "score_clipscore", "clipscore_metric",
+           "clipscore_features", "PAPER_SCORER"]
 
 #: Text the caller must put before every candidate and reference caption before encoding.
 CLIPSCORE_PROMPT = "A photo depicts "
@@ -132,6 +135,104 @@ def score_clipscore(image_feats, caption_feats, reference_feats: Sequence[np.nda
                                          for a, b in zip(per, ref_per)),
                         backend={"CLIPScore": backend, "RefCLIPScore": backend},
                         warnings=tuple(warnings))
+
+
+# ----------------------------------------------------------------------------- with a scorer model
+
+#: the paper's scorer (CLIP ViT-B/32), the default of ``mmbench score consistency``
+PAPER_SCORER = "openai/clip-vit-base-patch32"
+
+
+def _embed(model: Any, requests: list[EmbedRequest], batch_size: int, what: str) -> np.ndarray:
+    rows: list[np.ndarray] = []
+    for start in range(0, len(requests), batch_size):
+        for out in model.embed(requests[start:start + batch_size]):
+            if not out.ok:
+                raise DataError(f"the CLIPScore scorer could not embed this {what}: {out.error}",
+                                sample_id=out.id.rsplit("#", 1)[0])
+            rows.append(out.embedding)
+    return np.stack(rows) if rows else np.zeros((0, 1), dtype=np.float32)
+
+
+def clipscore_features(model: Any, images: Sequence[ImageRef], captions: Sequence[str],
+                       references: Sequence[Sequence[str]] | None, ids: Sequence[str], batch_size: int = 64
+                       ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray] | None]:
+    """Image, caption and per-caption reference features from ``model`` (anything with
+    ``embed(list[EmbedRequest]) -> list[ModelOutput]``): texts prefixed with
+    :data:`CLIPSCORE_PROMPT`, each distinct text encoded once."""
+    image_reqs = [EmbedRequest(id=f"{sid}#image", images=(ref,)) for sid, ref in zip(ids, images)]
+    image_feats = _embed(model, image_reqs, batch_size, "image")
+    texts: dict[str, str] = {}  # prefixed text -> the id of a sample that uses it (for errors)
+    for sid, caption in zip(ids, captions):
+        texts.setdefault(CLIPSCORE_PROMPT + caption, sid)
+    for sid, refs in zip(ids, references or []):
+        for ref in refs:
+            texts.setdefault(CLIPSCORE_PROMPT + ref, sid)
+    order = list(texts)
+    text_reqs = [EmbedRequest(id=f"{texts[t]}#text{k}", text=t) for k, t in enumerate(order)]
+    feats = dict(zip(order, _embed(model, text_reqs, batch_size, "text")))
+    caption_feats = np.stack([feats[CLIPSCORE_PROMPT + c] for c in captions])
+    ref_feats = None if references is None else [np.stack([feats[CLIPSCORE_PROMPT + r] for r in refs])
+                                                 for refs in references]
+    return image_feats, caption_feats, ref_feats
+
+
+def clipscore_metric(predictions: Sequence[str], references: Sequence[Sequence[str]], *,
+                     images: Sequence[ImageRef | None], load_embedder: Callable[[str, str], Any],
+                     sample_ids: Sequence[str] | None = None, scorer: str = PAPER_SCORER, device: str = "auto",
+                     with_references: bool = True, batch_size: int = 64, required: bool = False) -> MetricValues:
+    """The ``clipscore`` task metric: CLIPScore of each caption against its image, and
+    RefCLIPScore against its references (``with_references``; samples without references
+    make it unavailable rather than partial).
+
+    ``load_embedder(scorer, device)`` returns the scorer model (an embedding adapter) or
+    raises :class:`MMBenchError`; the runner injects it, so this module never loads a model.
+    A scorer that cannot be loaded (not in the offline cache, say) makes both metrics
+    unavailable with the reason and a warning, so the run's other metrics and predictions
+    are still written (as METEOR without Java); ``required=True`` raises instead.  The
+    scorer's name and fingerprint hash go into the metric backend (and so into the task
+    fingerprint): runs scored by different CLIPs never share a leaderboard group."""
+    ids = list(sample_ids) if sample_ids is not None else [str(i) for i in range(len(predictions))]
+    if not len(ids) == len(images) == len(predictions) == len(references):
+        raise ValueError(f"predictions ({len(predictions)}), references ({len(references)}), images ({len(images)}) "
+                         f"and sample_ids ({len(ids)}) must have the same length")
+    if not predictions:
+        return MetricValues(corpus={}, unavailable={"CLIPScore": "no captions to score"})
+    for sid, ref in zip(ids, images):
+        if ref is None:
+            raise DataError("CLIPScore needs the sample's image, and it has none", sample_id=sid, field="image")
+    try:
+        model = load_embedder(scorer, device)
+    except MMBenchError as exc:
+        if required:
+            raise
+        reason = f"the CLIPScore scorer {scorer!r} could not be loaded: {exc}"
+        return MetricValues(corpus={}, unavailable={"CLIPScore": reason, "RefCLIPScore": reason},
+                            warnings=(reason,))
+    refs = [list(r) for r in references] if with_references else None
+    missing = with_references and any(not r for r in references)
+    if missing:
+        refs = None
+    image_feats, caption_feats, ref_feats = clipscore_features(model, list(images), list(predictions), refs, ids,
+                                                               batch_size)
+    values = score_clipscore(image_feats, caption_feats, ref_feats)
+    scorer_info = {"scorer": scorer, "scorer_hash": model.fingerprint()["hash"]}
+    backend = {k: {**dict(v), **scorer_info} for k, v in values.backend.items()}
+    unavailable = dict(values.unavailable)
+    if missing:
+        unavailable["RefCLIPScore"] = "some samples have no references"
+    elif not with_references:
+        unavailable["RefCLIPScore"] = "disabled (with_references: false)"
+    return MetricValues(corpus=values.corpus, per_sample=values.per_sample, unavailable=unavailable,
+                        backend=backend, warnings=values.warnings)
+
+
+CLIPSCORE = MetricSpec(
+    name="clipscore", fn=clipscore_metric, version="1", primary="CLIPScore",
+    description="CLIPScore and RefCLIPScore (Hessel et al. 2021, as jmhessel/clipscore) of captions, "
+                "with the scorer model named by the task (recorded in the fingerprint)",
+    outputs=(Output("CLIPScore"), Output("RefCLIPScore")),
+    needs_images=True, run_options=("device", "load_embedder"))
 
 
 # ----------------------------------------------------------------------------- helpers

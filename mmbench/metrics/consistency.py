@@ -50,6 +50,7 @@ from math import comb
 from typing import Hashable, Sequence
 
 from mmbench.metrics.vqa import normalize_answer, vqa_accuracy_one
+from mmbench.metrics.spec import MetricSpec, Output
 from mmbench.types import MetricValues
 
 __all__ = ["answer_consistency"]
@@ -162,3 +163,18 @@ def answer_consistency(predictions: Sequence[str], answers: Sequence[str | Seque
                "consensus": "CS(k) of Shah et al. 2019: correct = exact match, or VQA accuracy > 0"}
     return MetricValues(corpus=corpus, per_sample=tuple(per_sample), backend={k: dict(backend) for k in corpus},
                         warnings=warnings)
+
+
+ANSWER_CONSISTENCY = MetricSpec(
+    name="answer-consistency", fn=answer_consistency, version="1", primary="consistency",
+    description="VQA answer consistency across rephrasings: fraction of groups answered identically, "
+                "accuracy of each group's strict-majority answer",
+    # statistics over groups of questions, not means over questions
+    outputs=(Output("consistency", aggregation="corpus", per_sample=False),
+             Output("group_majority_accuracy", aggregation="corpus", per_sample=False),
+             Output("consistent_and_correct", aggregation="corpus", per_sample=False),
+             Output("CS(*)", aggregation="corpus", per_sample=False),
+             Output("n_groups", higher_is_better=None, aggregation="count", per_sample=False),
+             Output("accuracy/*", per_sample=False),
+             Output("consistency/*", aggregation="corpus", per_sample=False)),
+    sample_fields={"groups": "group", "subsets": "phrasing"})

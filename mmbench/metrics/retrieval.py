@@ -54,9 +54,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from mmbench.metrics.spec import MetricSpec, Output
 from mmbench.types import MetricValues
 
-__all__ = ["retrieval_recall", "retrieval_ranks", "recall_from_ranks"]
+__all__ = ["retrieval_recall", "retrieval_ranks", "recall_from_ranks", "score_retrieval", "stack_embeddings"]
 
 # At most this many scores (rows x gallery) are held at once: 256 MiB in float32.
 _MAX_BLOCK_SCORES = 1 << 26
@@ -352,3 +353,91 @@ def _grouped_ranks(queries: np.ndarray, gallery: np.ndarray, query_group: np.nda
         ranks[start:stop] = block
         del scores, correct
     return ranks
+
+
+# ----------------------------------------------------------------------------- the task metric
+
+DEFAULT_KS = (1, 5, 10)
+
+
+def stack_embeddings(predictions: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(images, texts, text_to_image)`` from per-sample ``{"image": vector, "texts": [vectors]}``."""
+    images = np.stack([np.asarray(p["image"], dtype=np.float32) for p in predictions])
+    text_rows = [np.asarray(t, dtype=np.float32) for p in predictions for t in p["texts"]]
+    texts = np.stack(text_rows) if text_rows else np.zeros((0, images.shape[1]), dtype=np.float32)
+    mapping = np.repeat(np.arange(len(predictions)), [len(p["texts"]) for p in predictions])
+    return images, texts, mapping
+
+
+def score_retrieval(predictions: Sequence[Any], references: Sequence[Sequence[str]], *,
+                    groups: Sequence[Any] | None = None, ks: Sequence[int] = DEFAULT_KS) -> MetricValues:
+    """The retrieval task's metric: recall@k both ways over a task's samples.
+
+    ``predictions[i]`` is sample i's ``{"image": vector, "texts": [one vector per caption]}``,
+    or None when the sample failed; ``references[i]`` are its captions (only their count is
+    used).  ``groups[i]`` is the sample's group label or None (see :func:`retrieval_ranks`).
+    A failed sample's image and captions count as misses in both directions (they stay in
+    the recall denominators) and are left out of the galleries, so a failure never raises
+    a score.  ``per_sample`` gives each image its own i2t hit (0/1) and the fraction of its
+    captions that find it (``t2i_R@k``), plus its ranks.
+    """
+    ks = _check_ks(ks)
+    if len(predictions) != len(references) or (groups is not None and len(groups) != len(predictions)):
+        raise ValueError("predictions, references and groups must have one entry per sample")
+    grouped = groups is not None and any(g is not None for g in groups)
+    ok = [i for i, p in enumerate(predictions) if p is not None]
+    text_rank_of: dict[tuple[int, int], float] = {}
+    image_rank_of: dict[int, float] = {}
+    if ok:
+        images, texts, mapping = stack_embeddings([predictions[i] for i in ok])
+        if len(texts):
+            # a sample without a group is a group of its own
+            labels = [groups[i] if groups[i] is not None else ("sample", i) for i in ok] if grouped else None
+            t_ranks, i_ranks = retrieval_ranks(images, texts, mapping, image_groups=labels,
+                                               names=("image embeddings", "text embeddings"))
+            row = 0
+            for pos, i in enumerate(ok):
+                image_rank_of[i] = float(i_ranks[pos])
+                for j in range(len(predictions[i]["texts"])):
+                    text_rank_of[(i, j)] = float(t_ranks[row])
+                    row += 1
+    n_samples = len(predictions)
+    text_ranks = np.array([text_rank_of.get((i, j), np.inf) for i in range(n_samples)
+                           for j in range(len(references[i]))])
+    image_ranks = np.array([image_rank_of.get(i, np.inf) for i in range(n_samples)])
+    if len(text_ranks) == 0:
+        raise ValueError("no captions at all: nothing to retrieve")
+    values = recall_from_ranks(text_ranks, image_ranks, ks, grouped=grouped)
+    n_images, n_texts = len(image_ranks), len(text_ranks)
+    per_sample: list[dict[str, float]] = []
+    for i in range(n_samples):
+        i_rank = image_rank_of.get(i, np.inf)
+        t_ranks = [text_rank_of.get((i, j), np.inf) for j in range(len(references[i]))]
+        # the mean over images of t2i_R@k is the corpus value when every image has the same caption count
+        scores: dict[str, float] = {f"i2t_R@{k}": float(i_rank <= min(k, n_texts)) for k in ks}
+        if t_ranks:
+            scores.update({f"t2i_R@{k}": float(np.mean([r <= min(k, n_images) for r in t_ranks])) for k in ks})
+        if np.isfinite(i_rank):
+            scores["i2t_rank"] = float(i_rank)
+        finite = [r for r in t_ranks if np.isfinite(r)]
+        if finite:
+            scores["t2i_best_rank"] = float(min(finite))
+            scores["t2i_mean_rank"] = float(np.mean(finite))
+        per_sample.append(scores)
+    warnings = list(values.warnings)
+    if len(ok) < n_samples:
+        warnings.append(f"{n_samples - len(ok)} images failed: their image and captions count as misses "
+                        "and are left out of the galleries")
+    return MetricValues(corpus=values.corpus, per_sample=tuple(per_sample), backend=values.backend,
+                        warnings=tuple(warnings))
+
+
+RETRIEVAL_RECALL = MetricSpec(
+    name="retrieval-recall", fn=score_retrieval, version="1", primary="t2i_R@1",
+    description="image-text retrieval recall@k both ways (t2i_R@k, i2t_R@k) and mean/median ranks, "
+                "as CLIP_benchmark, with a pessimistic tie rule; retrieval tasks only",
+    outputs=(Output("t2i_R@*"), Output("i2t_R@*"),
+             Output("t2i_mean_rank", higher_is_better=False),  # per sample: the mean over its captions
+             Output("i2t_mean_rank", higher_is_better=False, per_sample=False),  # per sample: i2t_rank
+             Output("*_median_rank", higher_is_better=False, aggregation="corpus", per_sample=False)),
+    sample_fields={"groups": "group"}, failed_prediction=None)

@@ -63,6 +63,7 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
+from mmbench.metrics.spec import MetricSpec, Output
 from mmbench.types import MetricValues
 
 _PUNCTUATION = tuple(';/[]"{}()=+\\_-><@`,?!')
@@ -400,3 +401,24 @@ def score_multiple_choice(predictions: Sequence[str], answers: Sequence[Sequence
         else:
             raise ValueError(f"item {i}: correct answer {key!r} is neither an option nor an option letter")
     return multiple_choice_accuracy(predictions, choices, correct)
+
+
+VQA_ACCURACY = MetricSpec(
+    name="vqa-accuracy", fn=score_vqa, version="1", primary="accuracy",
+    description="official VQA accuracy (10 human answers, leave-one-out), overall and per answer type",
+    outputs=(Output("accuracy"),
+             Output("accuracy/*", per_sample=False)),  # the mean over the questions of one answer/question type
+    sample_fields={"answer_types": "answer_type", "question_types": "question_type"})
+
+EXACT_MATCH = MetricSpec(
+    name="exact-match", fn=exact_match, version="1", primary="exact_match",
+    description="exact match after the official VQA answer normalisation (single-answer data)",
+    outputs=(Output("exact_match"), Output("exact_match/*", per_sample=False)),
+    sample_fields={"answer_types": "answer_type"})
+
+MULTIPLE_CHOICE = MetricSpec(
+    name="multiple-choice", fn=score_multiple_choice, version="1", primary="mc_accuracy",
+    description="multiple-choice accuracy (option letter or text parsed from the output; unparseable answers "
+                "are wrong and counted, never guessed)",
+    outputs=(Output("mc_accuracy"), Output("unparseable", higher_is_better=False, aggregation="count")),
+    sample_fields={"choices": "choices"})

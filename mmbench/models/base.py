@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mmbench.errors import MMBenchError
+from mmbench.hashing import checkpoint_files, hash_files
 from mmbench.images import load_image
 from mmbench.types import EmbedRequest, GenerateRequest, ModelOutput
 
@@ -57,31 +58,18 @@ def pick_dtype(dtype: str, device: str):
 
 
 def hash_weights(directory: str | Path, full_limit_bytes: int = 2 << 30) -> dict[str, Any]:
-    """A fingerprint of the weight files in ``directory``.
+    """A fingerprint of a checkpoint folder's contents (weights, configs, tokenizer and processor
+    files, chat templates: :func:`mmbench.hashing.checkpoint_files`), independent of where the
+    folder sits.
 
     Files are hashed in full up to ``full_limit_bytes`` in total; beyond that (multi-GB
     checkpoints) each file contributes its size and its first and last MiB, and the
     fingerprint says ``"partial": true``.
     """
-    directory = Path(directory)
-    files = sorted(p for p in directory.iterdir()
-                   if p.is_file() and p.suffix in (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".json"))
-    total = sum(p.stat().st_size for p in files)
+    files = checkpoint_files(directory)
+    total = sum(path.stat().st_size for _, path in files)
     partial = total > full_limit_bytes
-    h = hashlib.sha256()
-    for p in files:
-        h.update(p.name.encode())
-        size = p.stat().st_size
-        h.update(str(size).encode())
-        with p.open("rb") as fh:
-            if not partial or size <= 2 << 20:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
-            else:
-                h.update(fh.read(1 << 20))
-                fh.seek(-(1 << 20), 2)
-                h.update(fh.read(1 << 20))
-    return {"weights_sha256": h.hexdigest()[:16], "partial": partial, "bytes": total}
+    return {"weights_sha256": hash_files(files, partial=partial)[:16], "partial": partial, "bytes": total}
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -137,9 +125,21 @@ class ModelAdapter:
         self.fingerprint_info: dict[str, Any] = {}
 
     # -- identity -----------------------------------------------------------
+    #: fingerprint keys that say where or under which name a model was found, not what it computes:
+    #: they are recorded but left out of the hash, so a checkpoint copied elsewhere keeps its fingerprint
+    LOCATION_KEYS = frozenset({"name", "path", "peft_adapter_path"})
+    #: True when ``fingerprint_info`` identifies everything the outputs depend on (a weights hash, a
+    #: hub revision, a table's hash); otherwise the registered name stays in the hash, so two names
+    #: of one adapter class never share cache entries by accident
+    fingerprint_identifies_content = False
+
     def fingerprint(self) -> dict[str, Any]:
+        """What determines this model's outputs (adapter, weights and config hashes, dtype, chat
+        template, settings), with ``hash`` over everything but :attr:`LOCATION_KEYS`."""
         fp = {"adapter": self.adapter, "name": self.name, **self.fingerprint_info}
-        fp["hash"] = hashlib.sha256(json.dumps(fp, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        hidden = self.LOCATION_KEYS if self.fingerprint_identifies_content else self.LOCATION_KEYS - {"name"}
+        hashed = {k: v for k, v in fp.items() if k not in hidden}
+        fp["hash"] = hashlib.sha256(json.dumps(hashed, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return fp
 
     def render_prompt(self, prompt: str | None, n_images: int = 1) -> str | None:

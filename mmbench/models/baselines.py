@@ -44,6 +44,7 @@ class _TableBaseline(ModelAdapter):
     """Shared loading: the JSON table at ``path``, its sha256 in the fingerprint."""
 
     adapter = "baseline"
+    fingerprint_identifies_content = True  # the adapter (which rule) and the table's sha256
 
     def __init__(self, name: str, *, path: str | None = None, device: str = "auto", dtype: str = "auto",
                  **_: Any):

@@ -12,6 +12,8 @@ from mmbench.models.base import ModelAdapter, hash_weights, pick_dtype
 class HFAdapter(ModelAdapter):
     """Loads ``path`` (a directory or hub id) with ``model_class()``; optional PEFT adapter on top."""
 
+    fingerprint_identifies_content = True  # weights and config hashes, or hub id + revision
+
     def __init__(self, name: str, *, path: str | None = None, device: str = "auto", dtype: str = "auto",
                  revision: str | None = None, trust_remote_code: bool = False, peft_adapter: str | None = None,
                  compile: bool = False, **kwargs: Any):
@@ -49,6 +51,28 @@ class HFAdapter(ModelAdapter):
         from transformers import AutoProcessor
 
         return AutoProcessor.from_pretrained(self.path, **self._hub_kwargs())
+
+    @classmethod
+    def prompt_renderer(cls, *, name: str = "", path: str | None = None, revision: str | None = None,
+                        trust_remote_code: bool = False, **_: Any) -> Any:
+        """This adapter's :meth:`render_prompt` for the checkpoint at ``path``, built from its
+        config and processor files only (no weights): what ``mmbench validate --model`` shows.
+        It is the method of an instance that has everything but ``self.model``, so the rendering
+        is the one a run uses, not a copy of it."""
+        from transformers import AutoConfig
+
+        if not path:
+            return None
+        self = cls.__new__(cls)
+        self.name, self.path, self.revision, self.trust_remote_code = name, str(path), revision, trust_remote_code
+        try:
+            self.model_class(AutoConfig.from_pretrained(self.path, **self._hub_kwargs()))  # sets model_type
+            self.processor = self.load_processor()
+        except ModelLoadError:
+            raise
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelLoadError(f"cannot load the processor of {self.path!r} with {self.adapter}: {exc}") from None
+        return self.render_prompt
 
     # -- loading ------------------------------------------------------------
     def _hub_kwargs(self) -> dict[str, Any]:
@@ -93,7 +117,8 @@ class HFAdapter(ModelAdapter):
                                      "(pip install 'mmbench[peft]')") from None
             model = PeftModel.from_pretrained(model, peft_adapter, is_trainable=False)
             model = model.merge_and_unload()  # one fused model: same outputs, no adapter overhead
-            info["peft_adapter"] = {"path": peft_adapter, **hash_weights(peft_adapter)}
+            info["peft_adapter"] = hash_weights(peft_adapter)  # its contents, not its location
+            info["peft_adapter_path"] = peft_adapter
         model.eval()
         self.model = model.to(self.device)
         self.n_parameters = sum(p.numel() for p in self.model.parameters())

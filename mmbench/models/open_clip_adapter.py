@@ -16,11 +16,11 @@ batch); embeddings are L2-normalised in float32, like every embedding adapter.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from mmbench.errors import ModelLoadError
+from mmbench.hashing import file_digest
 from mmbench.models.base import pick_dtype
 from mmbench.models.embedding import EmbeddingAdapter
 
@@ -29,6 +29,7 @@ class OpenCLIPModel(EmbeddingAdapter):
     adapter = "open-clip"
     #: ``--model`` is an open_clip model name, not a Hugging Face checkpoint to resolve
     resolves_own_path = True
+    fingerprint_identifies_content = True  # model name + pretrained tag (or the local file's hash)
 
     def __init__(self, name: str, *, path: str | None = None, pretrained: str | None = None, device: str = "auto",
                  dtype: str = "auto", **_: Any):
@@ -53,8 +54,10 @@ class OpenCLIPModel(EmbeddingAdapter):
         info: dict[str, Any] = {"open_clip_model": model_name, "pretrained": pretrained,
                                 "open_clip_version": getattr(open_clip, "__version__", None),
                                 "n_parameters": self.n_parameters, "dtype": self.dtype_name}
-        if pretrained and Path(pretrained).is_file():
-            info["weights_sha256"] = _file_sha256(pretrained)
+        if pretrained and Path(pretrained).is_file():  # a local checkpoint: its bytes, not its location
+            info["weights_sha256"] = file_digest(pretrained)[:16]
+            info["pretrained"] = "local file"
+            info["path"] = pretrained
         self.fingerprint_info = info
 
     def info(self) -> dict[str, Any]:
@@ -73,11 +76,3 @@ class OpenCLIPModel(EmbeddingAdapter):
 
     def _encode_texts(self, inputs: Any) -> Any:
         return self.model.encode_text(inputs.to(self.device))
-
-
-def _file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]

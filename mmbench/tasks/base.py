@@ -12,9 +12,12 @@ import hashlib
 import json
 from typing import Any, Mapping, Sequence
 
-from mmbench.data import content_hash, load_rows
-from mmbench.errors import DataError
+from mmbench.errors import DataError, UnknownNameError
+from mmbench.metrics.dispatch import compute_metrics, describe_outputs
+from mmbench.metrics.registry import metric_spec
+from mmbench.metrics.spec import MetricSpec, Output
 from mmbench.tasks.config import TaskConfig
+from mmbench.tasks.data import content_hash, load_rows
 from mmbench.types import GenerateRequest, MetricValues, Sample
 
 
@@ -31,9 +34,33 @@ class Task:
     #: names of the ``Sample`` fields a row must provide, for error messages
     required_columns: tuple[str, ...] = ("id",)
 
+    #: corpus keys the family adds itself (besides its metrics' outputs)
+    extra_outputs: tuple[Output, ...] = ()
+    #: keys of ``metric_options`` that configure the family rather than a metric
+    family_options: tuple[str, ...] = ()
+
     def __init__(self, config: TaskConfig):
         self.config = config
         self._provenance: dict[str, Any] = {}
+        #: ``(spec, options)`` per metric of the task file, resolved now so that an unknown
+        #: metric or option fails before any data or model is loaded
+        self.metrics: list[tuple[MetricSpec, dict[str, Any]]] = []
+        where = f"task {config.name} ({config.source})"
+        stray = sorted(set(config.metric_options) - set(config.metrics) - set(self.family_options))
+        if stray:
+            raise DataError(f"metric_options for metric(s) {stray} that the task does not list in metrics: "
+                            f"{list(config.metrics)}", source=where, field="metric_options")
+        for name in config.metrics:
+            try:
+                spec = metric_spec(name)
+            except UnknownNameError as exc:
+                raise UnknownNameError(f"{where}, field 'metrics': {exc}") from None
+            options = dict(config.metric_options.get(name) or {})
+            try:
+                spec.check_options(options, where)
+            except ValueError as exc:
+                raise DataError(str(exc), field=f"metric_options.{name}") from None
+            self.metrics.append((spec, options))
 
     @property
     def name(self) -> str:
@@ -123,48 +150,17 @@ class Task:
         return []
 
     # -- scoring ------------------------------------------------------------
-    def score(self, samples: Sequence[Sample], predictions: Sequence[str | None],
+    def score(self, samples: Sequence[Sample], predictions: Sequence[Any],
               options: Mapping[str, Any]) -> MetricValues:
-        """Run the task's metrics over the scorable samples.
+        """Run the task's metrics over the scorable samples (see
+        :func:`mmbench.metrics.dispatch.compute_metrics`); ``options`` are the run options
+        (tokenizer, meteor, device, load_embedder) that a metric's spec may ask for."""
+        return compute_metrics(self.metrics, samples, predictions, options)
 
-        A sample with a row error has nothing to score against and is left out; a sample
-        whose prediction is None (it failed) is scored as an empty prediction, so the
-        scored set never depends on what failed.  Each metric is called as
-        ``fn(predictions, references, **kwargs)``; its registry entry may ask for
-        per-sample meta fields (``sample_fields={"kwarg": "meta_key"}``) and for run
-        options (``run_options=("tokenizer", ...)``), and for the samples' images
-        (``needs_images=True``: one image reference per scored sample, as ``images=``).
-        """
-        from mmbench.catalog import METRICS
-
-        keep = [i for i, s in enumerate(samples) if s.error is None]
-        preds = ["" if predictions[i] is None else predictions[i] for i in keep]
-        refs = [list(samples[i].references) for i in keep]
-        corpus: dict[str, float] = {}
-        unavailable: dict[str, str] = {}
-        backend: dict[str, dict[str, str]] = {}
-        warnings: list[str] = []
-        per_sample: list[dict[str, float]] = [{} for _ in samples]
-        for metric_name in self.config.metrics:
-            entry = METRICS.entry(metric_name)
-            kwargs = dict(self.config.metric_options.get(metric_name) or {})
-            for kwarg, meta_key in dict(entry.options.get("sample_fields", {})).items():
-                kwargs[kwarg] = [samples[i].meta.get(meta_key) for i in keep]
-            if entry.options.get("needs_images"):
-                kwargs["images"] = [samples[i].images[0] if samples[i].images else None for i in keep]
-                kwargs["sample_ids"] = [samples[i].id for i in keep]
-            for key in entry.options.get("run_options", ()):
-                if options.get(key) is not None:
-                    kwargs[key] = options[key]
-            values: MetricValues = entry.load()(preds, refs, **kwargs)
-            corpus.update(values.corpus)
-            unavailable.update(values.unavailable)
-            backend.update({k: dict(v) for k, v in values.backend.items()})
-            warnings.extend(values.warnings)
-            for j, scores in zip(keep, values.per_sample):
-                per_sample[j].update(scores)
-        return MetricValues(corpus=corpus, per_sample=tuple(per_sample), unavailable=unavailable,
-                            backend=backend, warnings=tuple(warnings))
+    def describe_outputs(self, keys: Sequence[str]) -> tuple[dict[str, dict[str, Any]], str | None, list[str]]:
+        """Direction and aggregation of each corpus key, the primary key, and warnings (see
+        :func:`mmbench.metrics.dispatch.describe_outputs`)."""
+        return describe_outputs([spec for spec, _ in self.metrics], keys, self.extra_outputs, owner=self.family)
 
     # -- identity -----------------------------------------------------------
     def fingerprint(self, samples: Sequence[Sample], *, model_name: str | None,
@@ -184,6 +180,7 @@ class Task:
             "sample_ids_hash": content_hash([s.id for s in samples]),
             "references_hash": content_hash([[s.text, list(s.references)] for s in samples]),
             "metrics": list(self.config.metrics),
+            "metric_versions": {spec.name: spec.version for spec, _ in self.metrics},
             "scoring": dict(scoring or {}),
             "limit": limit,
         }

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from mmbench.data import to_image_ref
+from mmbench.tasks.data import to_image_ref
 from mmbench.errors import DataError
 from mmbench.tasks.base import Task
 from mmbench.types import Sample

@@ -31,15 +31,14 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from mmbench.data import to_image_ref
+from mmbench.tasks.data import to_image_ref
 from mmbench.errors import DataError, MMBenchError
 from mmbench.io import atomic_write_json
-from mmbench.metrics.retrieval import recall_from_ranks, retrieval_ranks
+from mmbench.metrics.retrieval import stack_embeddings
 from mmbench.tasks.base import Task
-from mmbench.types import EmbedRequest, MetricValues, Sample
+from mmbench.types import EmbedRequest, Sample
 
 METRIC = "retrieval-recall"
-DEFAULT_KS = (1, 5, 10)
 
 
 def _captions(value: Any) -> list[str]:
@@ -61,14 +60,10 @@ class RetrievalTask(Task):
 
     def __init__(self, config: Any):
         super().__init__(config)
-        unknown = [m for m in config.metrics if m != METRIC]
-        if unknown or not config.metrics:
+        # the predictions are embeddings: only a metric that reads embeddings can score them
+        if list(config.metrics) != [METRIC]:
             raise MMBenchError(f"task {config.name}: retrieval tasks are scored with metrics: [{METRIC}], "
                                f"got {list(config.metrics)}")
-        options = dict(config.metric_options.get(METRIC) or {})
-        self.ks = tuple(options.pop("ks", DEFAULT_KS))
-        if options:
-            raise MMBenchError(f"task {config.name}: unknown {METRIC} options {sorted(options)} (known: ks)")
 
     def row_to_sample(self, index: int, row: Mapping[str, Any]) -> Sample:
         sid = self.sample_id(index, row)
@@ -106,63 +101,11 @@ class RetrievalTask(Task):
     def record_prediction(self, prediction: Any) -> None:
         return None  # embeddings are written as .npy artifacts, not into the JSONL
 
-    # -- scoring ------------------------------------------------------------
-    def score(self, samples: Sequence[Sample], predictions: Sequence[Any],
-              options: Mapping[str, Any]) -> MetricValues:
-        """Recall@k (``t2i_R@k``, ``i2t_R@k``) and mean/median ranks; failed samples are misses."""
-        scored = [i for i, s in enumerate(samples) if s.error is None]
-        ok = [i for i in scored if predictions[i] is not None]
-        grouped = any("group" in samples[i].meta for i in scored)
-        text_rank_of: dict[tuple[int, int], float] = {}
-        image_rank_of: dict[int, float] = {}
-        if ok:
-            images, texts, mapping = _stack([predictions[i] for i in ok])
-            if len(texts):
-                groups = [samples[i].meta.get("group", samples[i].id) for i in ok] if grouped else None
-                t_ranks, i_ranks = retrieval_ranks(images, texts, mapping, image_groups=groups,
-                                                   names=("image embeddings", "text embeddings"))
-                row = 0
-                for pos, i in enumerate(ok):
-                    image_rank_of[i] = float(i_ranks[pos])
-                    for j in range(len(predictions[i]["texts"])):
-                        text_rank_of[(i, j)] = float(t_ranks[row])
-                        row += 1
-        text_ranks = np.array([text_rank_of.get((i, j), np.inf)
-                               for i in scored for j in range(len(samples[i].references))])
-        image_ranks = np.array([image_rank_of.get(i, np.inf) for i in scored])
-        if len(text_ranks) == 0:
-            raise MMBenchError(f"task {self.name}: no captions at all: nothing to retrieve")
-        values = recall_from_ranks(text_ranks, image_ranks, self.ks, grouped=grouped)
-        per_sample: list[dict[str, float]] = [{} for _ in samples]
-        n_images, n_texts = len(image_ranks), len(text_ranks)
-        for i in scored:
-            i_rank = image_rank_of.get(i, np.inf)
-            t_ranks = [text_rank_of.get((i, j), np.inf) for j in range(len(samples[i].references))]
-            # per image: its own i2t hit (0/1) and the fraction of its captions that find it, so
-            # the mean over images is the corpus value when every image has the same caption count
-            scores: dict[str, float] = {f"i2t_R@{k}": float(i_rank <= min(k, n_texts)) for k in self.ks}
-            if t_ranks:
-                scores.update({f"t2i_R@{k}": float(np.mean([r <= min(k, n_images) for r in t_ranks]))
-                               for k in self.ks})
-            if np.isfinite(i_rank):
-                scores["i2t_rank"] = float(i_rank)
-            finite = [r for r in t_ranks if np.isfinite(r)]
-            if finite:
-                scores["t2i_best_rank"] = float(min(finite))
-                scores["t2i_mean_rank"] = float(np.mean(finite))
-            per_sample[i] = scores
-        warnings = list(values.warnings)
-        if len(ok) < len(scored):
-            warnings.append(f"{len(scored) - len(ok)} images failed: their image and captions count as misses "
-                            "and are left out of the galleries")
-        return MetricValues(corpus=values.corpus, per_sample=tuple(per_sample), backend=values.backend,
-                            warnings=tuple(warnings))
-
     def write_artifacts(self, out_dir: Any, samples: Sequence[Sample], predictions: Sequence[Any]) -> list[str]:
         ok = [i for i, s in enumerate(samples) if s.error is None and predictions[i] is not None]
         if not ok:
             return []
-        images, texts, mapping = _stack([predictions[i] for i in ok])
+        images, texts, mapping = stack_embeddings([predictions[i] for i in ok])
         stem = f"predictions/{self.name}"
         files = {f"{stem}.image_embeddings.npy": images, f"{stem}.text_embeddings.npy": texts}
         for rel, array in files.items():
@@ -179,14 +122,6 @@ class RetrievalTask(Task):
                               [samples[i].meta.get("group", samples[i].id) for i in ok])
             written.append(f"{stem}.image_groups.json")
         return written
-
-
-def _stack(predictions: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    images = np.stack([np.asarray(p["image"], dtype=np.float32) for p in predictions])
-    text_rows = [np.asarray(t, dtype=np.float32) for p in predictions for t in p["texts"]]
-    texts = np.stack(text_rows) if text_rows else np.zeros((0, images.shape[1]), dtype=np.float32)
-    mapping = np.repeat(np.arange(len(predictions)), [len(p["texts"]) for p in predictions])
-    return images, texts, mapping
 
 
 def read_json_list(path: str | Path) -> list[Any]:

@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
-from mmbench.data import to_image_ref
+from mmbench.tasks.data import to_image_ref
 from mmbench.errors import DataError
+from mmbench.metrics.spec import Output
 from mmbench.tasks.base import Task
 from mmbench.types import GenerateRequest, MetricValues, Sample
 
@@ -42,6 +43,10 @@ def _as_answers(value: Any) -> list[str]:
 
 class VQATask(Task):
     family = "vqa"
+    #: empty answers (the model said nothing; failures are counted apart, in n_failed)
+    extra_outputs = (Output("unanswered", higher_is_better=False, aggregation="count", per_sample=False),)
+    #: ``metric_options: {answers_per_question: 10}``: rows with another count are data errors
+    family_options = ("answers_per_question",)
 
     def row_to_sample(self, index: int, row: Mapping[str, Any]) -> Sample:
         sid = self.sample_id(index, row)

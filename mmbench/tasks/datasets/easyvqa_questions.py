@@ -5,7 +5,7 @@ questions about 64x64 images of one coloured shape; every question has exactly
 one answer out of 13 (``yes``, ``no``, 8 colours, 3 shapes).  The answer type
 follows from the answer: ``"yes/no"``, ``"color"`` or ``"shape"`` (every colour
 answer comes from a colour question and every shape answer from a shape
-question in easy-VQA's templates, see :mod:`mmbench.tasks.easyvqa`).
+question in easy-VQA's templates, see :mod:`mmbench.tasks.datasets.easyvqa`).
 
 Pure data handling: no model code, no torch.
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from mmbench.tasks.easyvqa import COLORS, SHAPES, SPLITS
+from mmbench.tasks.datasets.easyvqa import COLORS, SHAPES, SPLITS
 
 ANSWER_TYPES: tuple[str, ...] = ("yes/no", "color", "shape")
 
@@ -82,7 +82,7 @@ REPHRASINGS: dict[str, tuple[tuple[str, str], ...]] = {
 
 @lru_cache(maxsize=None)
 def _consistency_rows(split: str) -> tuple[tuple[str, ...], ...]:
-    from mmbench.tasks.easyvqa import caption_rows
+    from mmbench.tasks.datasets.easyvqa import caption_rows
 
     rows = []
     for image in caption_rows(split):
@@ -102,7 +102,7 @@ def _consistency_rows(split: str) -> tuple[tuple[str, ...], ...]:
 def consistency_rows(split: str) -> list[dict]:
     """Groups of rephrased questions about easy-VQA images whose colour and shape are known.
 
-    Per image (the captioned images of :func:`mmbench.tasks.easyvqa.caption_rows`) four
+    Per image (the captioned images of :func:`mmbench.tasks.datasets.easyvqa.caption_rows`) four
     groups, each asking one thing in 5-6 wordings (:data:`REPHRASINGS`): its colour, its
     shape, the presence of its shape or colour (answer yes; shape on even image ids, colour
     on odd), and the presence of another shape (answer no).  Each row is

@@ -1,0 +1,85 @@
+"""Content hashes of files: the one place mmbench reads files to identify them.
+
+Fingerprints and cache keys depend on what determines outputs (the bytes of weights,
+configs, processors, data and images), never on where the files sit: the same checkpoint
+in two folders has one fingerprint.  A file's digest is remembered per process by
+``(path, size, mtime_ns, inode)``, so a run that names one image in ten questions, or loads
+the same scorer twice, reads it once.
+
+Example::
+
+    >>> import os, tempfile
+    >>> d = tempfile.mkdtemp(); p = os.path.join(d, "w.bin"); _ = open(p, "wb").write(b"x")
+    >>> file_digest(p) == file_digest(p)
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+from typing import Iterable
+
+_CHUNK = 1 << 20
+_EDGE = 1 << 20  # what a partial hash reads from each end of a large file
+_memo: dict[tuple[str, int, int, int, bool], str] = {}
+_lock = threading.Lock()
+
+
+def file_digest(path: str | os.PathLike, *, partial: bool = False) -> str:
+    """sha256 (hex) of a file's bytes; with ``partial``, of its size and first and last MiB
+    (for multi-GB checkpoints, where reading everything on every run would cost minutes)."""
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns, st.st_ino, partial)
+    with _lock:
+        if key in _memo:
+            return _memo[key]
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        if partial and st.st_size > 2 * _EDGE:
+            h.update(str(st.st_size).encode())
+            h.update(fh.read(_EDGE))
+            fh.seek(-_EDGE, os.SEEK_END)
+            h.update(fh.read(_EDGE))
+        else:
+            for chunk in iter(lambda: fh.read(_CHUNK), b""):
+                h.update(chunk)
+    digest = h.hexdigest()
+    with _lock:
+        _memo[key] = digest
+    return digest
+
+
+def hash_files(files: Iterable[tuple[str, str | os.PathLike]], *, partial: bool = False) -> str:
+    """One digest of named files: ``files`` are ``(name, path)`` pairs, where ``name`` is what
+    identifies the file inside its set (a file name relative to its checkpoint folder), so the
+    digest never depends on the folder's location.  Order does not matter."""
+    h = hashlib.sha256()
+    for name, path in sorted(files, key=lambda item: item[0]):
+        h.update(name.encode("utf-8"))
+        h.update(b"\0")
+        h.update(file_digest(path, partial=partial).encode("ascii"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+#: files in a checkpoint folder that do not determine outputs
+_NOT_MODEL_FILES = {".md", ".lock", ".png", ".jpg", ".jpeg", ".gif", ".pdf"}
+
+
+def checkpoint_files(directory: str | os.PathLike) -> list[tuple[str, Path]]:
+    """The files of a checkpoint folder that determine its outputs: weights, configs, tokenizer
+    and processor files, chat templates (everything but documentation, images and hidden files),
+    as ``(name relative to the folder, path)``; sub-folders are included."""
+    root = Path(directory)
+    out = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if not path.is_file() or any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.suffix.lower() in _NOT_MODEL_FILES:
+            continue
+        out.append((rel.as_posix(), path))
+    return out

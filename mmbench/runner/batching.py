@@ -1,0 +1,68 @@
+"""Batches: order requests so batches hold similar lengths, and overlap each batch's CPU
+work (image decoding, processor) with the model's work on the previous one."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from mmbench.errors import MMBenchError
+from mmbench.models.base import is_out_of_memory
+from mmbench.types import EmbedRequest
+
+
+def batching_key(req: Any) -> tuple[int, int]:
+    """Images before texts for embedding requests; within a kind, longest text first."""
+    if isinstance(req, EmbedRequest):
+        return (0 if req.images else 1, -len(req.text or ""))
+    return (0, -len(req.prompt or req.question or ""))
+
+
+def overlapped_batches(model: Any, requests: list[Any], batch_size: int | str, timer: dict[str, Any]):
+    """Yield ``(batch, outputs)`` in order.
+
+    The next batch's CPU work (image decoding, processor) runs in a background thread while
+    the model runs the current one; ``timer`` collects the time spent waiting for data and
+    in the model.  With ``batch_size="auto"`` the run starts large (64 on CUDA, 16 on CPU)
+    and halves on out-of-memory, retrying the same samples, so none is lost;
+    ``timer["batch_size"]`` is the size it settled on.
+    """
+    import torch
+
+    auto = batch_size == "auto"
+    size = (64 if torch.cuda.is_available() else 16) if auto else int(batch_size)
+    timer["batch_size"] = size
+    if not requests:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmbench-prefetch") as pool:
+        start = 0
+        future = pool.submit(model.prepare, requests[0:size])
+        while start < len(requests):
+            batch = requests[start:start + size]
+            t0 = time.perf_counter()
+            prepared = future.result()
+            timer["data_wait_s"] += time.perf_counter() - t0
+            nxt = start + size
+            future = pool.submit(model.prepare, requests[nxt:nxt + size]) if nxt < len(requests) else None
+            t0 = time.perf_counter()
+            try:
+                outputs = model.run(prepared)
+            except Exception as exc:  # noqa: BLE001
+                if not is_out_of_memory(exc):
+                    raise
+                if not auto or size == 1:
+                    raise MMBenchError(f"out of memory at batch size {size}: use a smaller --batch-size or "
+                                       "--batch-size auto") from None
+                size //= 2
+                timer["batch_size"] = size
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                if future is not None:
+                    future.result()  # let the prefetch finish; its batch boundaries are stale
+                future = pool.submit(model.prepare, requests[start:start + size])
+                continue
+            finally:
+                timer["forward_s"] += time.perf_counter() - t0
+            yield batch, outputs
+            start = nxt

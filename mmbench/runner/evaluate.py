@@ -1,0 +1,193 @@
+"""The run: load the model once, run each task, write ``results.json``."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from mmbench import __version__, distributed
+from mmbench.cache import PredictionCache
+from mmbench.catalog import build_task, include_tasks
+from mmbench.distributed import DistContext
+from mmbench.errors import MMBenchError
+from mmbench.io import atomic_write_json
+from mmbench.results import RunResult, TaskResult
+from mmbench.runner.config import EvalConfig, default_output_dir
+from mmbench.runner.inference import check_batch_invariance, run_inference
+from mmbench.runner.plan import plan_requests
+from mmbench.runner.provenance import environment, reset_peak_memory, torch_threads, torch_threads_set
+from mmbench.runner.scoring import score_and_write
+from mmbench.tasks.base import Task
+
+ProgressFactory = Callable[[str, int], Callable[[int], None]]
+
+
+def _no_progress(_: str, __: int) -> Callable[[int], None]:
+    return lambda n: None
+
+
+def _seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def evaluate(config: EvalConfig | None = None, *, progress: ProgressFactory | None = None,
+             **overrides: Any) -> dict[str, Any]:
+    """Run ``config`` (or keyword overrides of it, or of the defaults); return the results dict
+    that is also written to ``<output>/results.json``.  The caller's config is never changed."""
+    cfg = (config or EvalConfig()).with_overrides(**overrides).validated()
+    with torch_threads_set(cfg.threads):
+        run, rank = _evaluate(cfg, progress or _no_progress)
+    out = run.to_json()
+    if rank:
+        out["rank"] = rank  # not written: only rank 0's results are the run's
+    return out
+
+
+def evaluate_default_suite(config: EvalConfig | None = None, *, progress: ProgressFactory | None = None
+                           ) -> list[dict[str, Any]]:
+    """The offline default run: each reference model on its easy-VQA tasks (``catalog.DEFAULT_SUITE``),
+    with the other settings of ``config``; run folders ``<output>/<model>``."""
+    from mmbench.catalog import DEFAULT_SUITE
+
+    base = config or EvalConfig()
+    root = Path(base.output or default_output_dir("default"))
+    return [evaluate(base.with_overrides(model=model, tasks=list(tasks), output=str(root / model)),
+                     progress=progress) for model, tasks in DEFAULT_SUITE]
+
+
+def _evaluate(cfg: EvalConfig, progress: ProgressFactory) -> tuple[RunResult, int]:
+    for path in cfg.include:
+        include_tasks(path)
+    tasks: list[Task] = [build_task(name) for name in cfg.tasks]  # fail on a bad name before loading a model
+    out_dir = Path(cfg.output or default_output_dir(cfg.model))
+    _seed_everything(cfg.seed)
+
+    from mmbench.models.resolve import load_model
+    from mmbench.models.scorer import load_embedder
+
+    ctx = distributed.setup()
+    device = cfg.device
+    if ctx is not None and device == "auto":
+        import torch
+
+        device = f"cuda:{ctx.local_rank}" if torch.cuda.is_available() else "cpu"
+    if ctx is not None and not ctx.is_main:
+        progress = _no_progress
+    t0 = time.perf_counter()
+    loaded = progress(f"loading model {cfg.model}", 1)
+    model = load_model(cfg.model, adapter=cfg.adapter, device=device, dtype=cfg.dtype, revision=cfg.revision,
+                       trust_remote_code=cfg.trust_remote_code,
+                       **({"compile": True} if cfg.compile else {}), **cfg.model_args)
+    loaded(1)
+    load_s = time.perf_counter() - t0
+    for task in tasks:  # before any work: a captioner cannot run retrieval, a CLIP cannot caption
+        if task.needs not in model.capabilities:
+            raise MMBenchError(
+                f"task {task.name!r} ({task.family}) needs a model that can {task.needs}; model {model.name!r} "
+                f"({model.adapter}) serves: {', '.join(sorted(model.capabilities))}")
+    run = RunResult(
+        model={"name": model.name, "fingerprint": model.fingerprint(), **model.info()},
+        tasks={},
+        mmbench_version=__version__,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        config=cfg.as_dict() | {"output": str(out_dir)},
+        environment=environment(),
+        seed=cfg.seed,
+        n_processes=ctx.world_size if ctx else 1,
+        torch_threads=torch_threads(),
+        timing={"model_load_s": round(load_s, 3)},
+    )
+    cache = PredictionCache(cfg.cache_dir) if cfg.cache else None
+    run.cache = str(cache.path) if cache else None
+    lock = lock_output(out_dir) if ctx is None or ctx.is_main else None
+    run_options = {"tokenizer": cfg.tokenizer, "meteor": cfg.meteor, "device": cfg.device,
+                   "load_embedder": load_embedder}
+    try:
+        for task in tasks:
+            run.tasks[task.name] = run_task(task, model, cfg, out_dir, progress, cache, ctx, run_options)
+    finally:
+        if cache is not None:
+            cache.close()
+        if lock is not None:
+            lock.release()
+    run.timing["wall_s"] = round(time.perf_counter() - t0, 3)
+    if ctx is None or ctx.is_main:
+        atomic_write_json(out_dir / "results.json", run.to_json())
+    return run, ctx.rank if ctx is not None else 0
+
+
+def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: ProgressFactory,
+             cache: PredictionCache | None = None, ctx: DistContext | None = None,
+             run_options: dict[str, Any] | None = None) -> TaskResult:
+    """Evaluate one task; with ``ctx`` (several processes) each rank computes its shard and rank 0
+    scores and writes.  Other ranks return a stub result (family and sample count only)."""
+    t_start = time.perf_counter()
+    memory_window = reset_peak_memory()
+    samples = task.load_samples(limit=cfg.limit)
+    if not samples:
+        raise MMBenchError(f"task {task.name!r} has no samples")
+    plan = plan_requests(task, samples, model)
+    if plan.row_errors and cfg.on_error == "fail":
+        first = next(iter(plan.row_errors.items()))
+        raise MMBenchError(f"task {task.name}: sample {first[0]!r} failed: {first[1]}")
+    inf = run_inference(task, plan, model, batch_size=cfg.batch_size, on_error=cfg.on_error, progress=progress,
+                        cache=cache, ctx=ctx)
+    if ctx is not None and not ctx.is_main:
+        return TaskResult(family=task.family, fingerprint={}, n_samples=len(samples))  # rank 0 scores and writes
+    invariance = None
+    if cfg.check_batch_invariance:
+        invariance = check_batch_invariance(model, list(plan.requests.values())[:16], int(inf.timer["batch_size"]))
+    if run_options is None:
+        from mmbench.models.scorer import load_embedder
+
+        run_options = {"tokenizer": cfg.tokenizer, "meteor": cfg.meteor, "device": cfg.device,
+                       "load_embedder": load_embedder}
+    return score_and_write(task, plan, inf, model, cfg, out_dir, progress=progress, run_options=run_options,
+                           t_start=t_start, memory_window=memory_window, write=ctx is None or ctx.is_main,
+                           batch_invariance=invariance)
+
+
+def lock_output(out_dir: Path) -> Any:
+    """Hold an exclusive lock on the run folder, so two runs never interleave their files there
+    (``filelock``: the same behaviour on every platform).  Returns the held lock; call ``release()``."""
+    from filelock import FileLock, Timeout
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    owner_file = out_dir / ".mmbench.lock.owner"
+    lock = FileLock(str(out_dir / ".mmbench.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        try:
+            owner = owner_file.read_text(encoding="utf-8").strip() or "another process"
+        except OSError:
+            owner = "another process"
+        raise MMBenchError(f"the output folder {out_dir} is in use by a running evaluation ({owner}); "
+                           "choose another --output") from None
+    owner_file.write_text(f"pid {os.getpid()}", encoding="utf-8")
+    return _HeldLock(lock, owner_file)
+
+
+class _HeldLock:
+    """A held run-folder lock; ``release()`` (or ``close()``) frees it and removes the owner note."""
+
+    def __init__(self, lock: Any, owner_file: Path):
+        self._lock, self._owner_file = lock, owner_file
+
+    def release(self) -> None:
+        try:
+            self._owner_file.unlink()
+        except FileNotFoundError:
+            pass
+        self._lock.release()
+
+    close = release
