@@ -3,6 +3,8 @@
 LLaVA-style, Qwen-VL, Idefics3/SmolVLM and similar: the request's prompt is put in a
 user turn after its images, rendered with the processor's chat template, and
 generated greedily in left-padded batches; only the new tokens are decoded.
+BLIP-2, InstructBLIP and PaliGemma checkpoints ship no chat template: their
+processors put the image tokens in front of the plain prompt, which is passed as is.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from mmbench.types import GenerateRequest
 
 # processors that want one list of images per text instead of a flat list
 _NESTED_IMAGES = {"idefics2", "idefics3", "smolvlm", "mllama"}
+# families prompted with the plain text (no chat template in their checkpoints); the processor adds the images
+_PLAIN_PROMPT = {"blip-2", "instructblip", "paligemma"}
 
 
 class HFVisionLanguageModel(HFAdapter):
@@ -27,8 +31,9 @@ class HFVisionLanguageModel(HFAdapter):
 
     def load_processor(self) -> Any:
         processor = super().load_processor()
-        if getattr(processor, "chat_template", None) is None and getattr(
-                getattr(processor, "tokenizer", None), "chat_template", None) is None:
+        self.chat_template = getattr(processor, "chat_template", None) or getattr(
+            getattr(processor, "tokenizer", None), "chat_template", None)
+        if self.chat_template is None and self.model_type not in _PLAIN_PROMPT:
             raise ModelLoadError(f"{self.path!r} has no chat template; mmbench needs one to prompt a VLM "
                                  "(add chat_template.jinja to the checkpoint)")
         processor.tokenizer.padding_side = "left"
@@ -40,12 +45,14 @@ class HFVisionLanguageModel(HFAdapter):
         return [{"role": "user", "content": content}]
 
     def render_prompt(self, prompt: str | None, n_images: int = 1) -> str | None:
+        if self.chat_template is None:  # a _PLAIN_PROMPT family
+            return prompt or ""
         return self.processor.apply_chat_template(self._messages(prompt, n_images), add_generation_prompt=True,
                                                   tokenize=False)
 
     def fingerprint(self) -> dict[str, Any]:
-        template = getattr(self.processor, "chat_template", None) or self.tokenizer.chat_template
-        self.fingerprint_info["chat_template_sha256"] = hashlib.sha256(str(template).encode()).hexdigest()[:16]
+        self.fingerprint_info["chat_template_sha256"] = (
+            None if self.chat_template is None else hashlib.sha256(str(self.chat_template).encode()).hexdigest()[:16])
         return super().fingerprint()
 
     def _preprocess(self, requests: Sequence[GenerateRequest], images: Sequence[list[Any]]) -> Any:
