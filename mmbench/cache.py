@@ -5,7 +5,8 @@ leaves half a transaction) keyed by
 
 * the model fingerprint hash (weights, adapter, dtype, chat template, ...),
 * the task key (task definition hash, dataset provenance, rendered prompt), and
-* the request hash (sample id, prompt, question, generation settings, image identity).
+* the request hash (sample id, prompt, question, generation settings, and each image by its
+  content: the same image installed in another folder is the same request).
 
 Re-running a command after a crash, ``kill -9`` or Ctrl-C therefore recomputes only
 the samples that had not finished.  Keys do not depend on batch size, ``--limit``
@@ -21,11 +22,13 @@ import hashlib
 import json
 import os
 import sqlite3
+import stat
 import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from mmbench.errors import MMBenchError
+from mmbench.hashing import file_digest
 from mmbench.types import EmbedRequest, GenerateRequest, ModelOutput
 
 CACHE_FILE = "predictions.sqlite"
@@ -71,12 +74,25 @@ def decode_output(req: GenerateRequest | EmbedRequest, stored: str):
     return np.frombuffer(base64.b64decode(stored[len(_EMBEDDING_PREFIX):]), dtype="<f4").astype(np.float32)
 
 
+def _image_file_identity(path: str) -> list:
+    """A file image by its bytes (the same image installed in another folder is the same
+    request); a path that is not a readable regular file keeps its path: such a sample fails
+    when it is decoded, and failures are never cached."""
+    try:
+        if stat.S_ISREG(os.stat(path).st_mode):
+            return ["sha256", file_digest(path)]
+    except OSError:
+        pass
+    return ["path", path]
+
+
 def request_hash(req: GenerateRequest | EmbedRequest) -> str:
-    """Identity of one request: everything the model sees, plus the sample id."""
+    """Identity of one request: everything the model sees, plus the sample id.  Images are
+    identified by their content, never by where they are stored."""
     images = []
     for ref in req.images:
         if ref.path is not None:
-            images.append(["path", ref.path])
+            images.append(_image_file_identity(ref.path))
         elif ref.data is not None:
             images.append(["sha256", hashlib.sha256(ref.data).hexdigest()])
         else:

@@ -1,0 +1,77 @@
+"""Fingerprints depend on what determines the outputs, never on where files sit (issue #16 §2):
+the same checkpoint, image or task data in another folder is the same model, request and task,
+so it shares cache entries and leaderboard groups."""
+
+import os
+import shutil
+
+import pytest
+
+from mmbench.cache import request_hash
+from mmbench.catalog import ASSETS_DIR
+from mmbench.models.resolve import load_model
+from mmbench.runner import evaluate
+from mmbench.types import GenerateRequest, ImageRef
+from tests.fixtures import tiny_models
+from tests.helpers import make_caption_task
+
+
+@pytest.fixture(scope="module")
+def captioner(tmp_path_factory):
+    return tiny_models.make_vit_gpt2_captioner(tmp_path_factory.mktemp("ckpt") / "vit_gpt2")
+
+
+def test_copies_and_spellings_of_a_checkpoint_share_one_fingerprint(tmp_path, captioner, monkeypatch):
+    copy = tmp_path / "elsewhere" / "renamed-copy"
+    shutil.copytree(captioner, copy)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    spellings = [captioner, str(copy), "renamed-copy", "./renamed-copy", os.path.relpath(copy, os.getcwd()) + "/"]
+    hashes = {load_model(s).fingerprint()["hash"] for s in spellings}
+    assert len(hashes) == 1
+    # what determines outputs still counts: a changed config (or weights) is another model
+    cfg = copy / "generation_config.json"
+    cfg.write_text(cfg.read_text().replace("}", ', "no_repeat_ngram_size": 3}', 1))
+    assert load_model(str(copy)).fingerprint()["hash"] not in hashes
+
+
+def test_a_copied_checkpoint_and_moved_data_are_served_from_the_cache(tmp_path, captioner):
+    first = evaluate(model=captioner, tasks=["tiny_caption"], include=[str(make_caption_task(tmp_path / "a"))],
+                     output=str(tmp_path / "run1"), meteor=False)
+    copy = tmp_path / "b" / "model"
+    shutil.copytree(captioner, copy)
+    moved = make_caption_task(tmp_path / "b")  # the same images and rows, in another folder
+    second = evaluate(model=str(copy), tasks=["tiny_caption"], include=[str(moved)], output=str(tmp_path / "run2"),
+                      meteor=False)
+    a, b = first["tasks"]["tiny_caption"], second["tasks"]["tiny_caption"]
+    assert b["n_cached"] == b["n_requests"] == 6 and b["n_computed"] == 0
+    assert a["metrics"] == b["metrics"]
+    assert first["model"]["fingerprint"]["hash"] == second["model"]["fingerprint"]["hash"]
+    assert a["fingerprint"]["hash"] == b["fingerprint"]["hash"]  # same leaderboard group
+
+
+def test_an_image_is_identified_by_its_bytes(tmp_path):
+    src = tmp_path / "one" / "x.png"
+    src.parent.mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (4, 4), (200, 10, 10)).save(src)
+    dst = tmp_path / "two" / "y.png"
+    dst.parent.mkdir()
+    shutil.copy(src, dst)
+    req = lambda path: GenerateRequest(id="q1", images=(ImageRef(path=str(path)),), prompt="What colour?")  # noqa: E731
+    assert request_hash(req(src)) == request_hash(req(dst))
+    Image.new("RGB", (4, 4), (10, 200, 10)).save(dst)
+    assert request_hash(req(src)) != request_hash(req(dst))
+    # a path that is not a regular file (missing, a FIFO) never blocks and keeps its path
+    os.mkfifo(tmp_path / "pipe.png")
+    assert request_hash(req(tmp_path / "pipe.png")) != request_hash(req(tmp_path / "missing.png"))
+
+
+def test_the_clipscore_scorer_hash_does_not_depend_on_the_install_path(tmp_path):
+    registered = load_model("easyvqa-clip").fingerprint()
+    copy = tmp_path / "site-packages-elsewhere" / "easyvqa-clip"
+    shutil.copytree(ASSETS_DIR / "models" / "easyvqa-clip", copy)
+    assert load_model(str(copy)).fingerprint()["hash"] == registered["hash"]
+    # and a model found under two names with no content hash keeps its name in the hash
+    a, b = load_model("example-echo"), load_model("example-echo")
+    assert a.fingerprint()["hash"] == b.fingerprint()["hash"] and "name" in a.fingerprint()
