@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mmbench import __version__
+from mmbench.cli_errors import command
 from mmbench.errors import MMBenchError
 from mmbench.leaderboard.cli import leaderboard_app
 
@@ -29,11 +30,7 @@ class Kind(str, Enum):
     tasks = "tasks"
     models = "models"
     metrics = "metrics"
-
-
-def _fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
+    loaders = "loaders"
 
 
 def _print_values(values: Any, title: str, *, as_json: bool, digits: int = 4, with_backend: bool = False,
@@ -75,6 +72,50 @@ def _parse_model_args(items: list[str]) -> dict[str, Any]:
     return out_args
 
 
+class _PlainProgress:
+    """Progress for logs (``| tee``, nohup, a scheduler's log file): one flushed line when a step
+    starts, then at most one line per ``every`` seconds and one when it is done."""
+
+    def __init__(self, every: float = 10.0):
+        self.every = every
+
+    def __enter__(self) -> "_PlainProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def factory(self, description: str, total: int):
+        import time
+
+        state = {"done": 0, "last": time.monotonic(), "start": time.monotonic()}
+        self._line(f"{description}: 0/{total}")
+
+        def advance(n: int) -> None:
+            state["done"] += n
+            now = time.monotonic()
+            if state["done"] >= total or now - state["last"] >= self.every:
+                state["last"] = now
+                rate = state["done"] / max(now - state["start"], 1e-9)
+                self._line(f"{description}: {state['done']}/{total}" + (f" ({rate:.1f}/s)" if total > 1 else ""))
+        return advance
+
+    @staticmethod
+    def _line(text: str) -> None:
+        import time
+
+        sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {text}\n")
+        sys.stderr.flush()
+
+
+def _progress():
+    """A live progress bar on a terminal, plain timestamped lines otherwise."""
+    if not console.is_terminal:
+        plain = _PlainProgress()
+        return plain, plain.factory
+    return _rich_progress()
+
+
 def _rich_progress():
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -88,11 +129,23 @@ def _rich_progress():
     return progress, factory
 
 
-def print_results(results: Any) -> None:
-    """One table per task of a run (a :class:`~mmbench.results.RunResult` or its JSON form)."""
+def _speed(task: Any) -> str:
+    if task.samples_per_s is not None:
+        return f"{task.samples_per_s} samples/s"
+    if task.n_computed == 0 and task.n_cached:
+        return "all from the prediction cache (no model time)"
+    return "no samples computed"
+
+
+def print_results(results: Any, *, debug: bool = False) -> None:
+    """One table per task of a run (a :class:`~mmbench.results.RunResult` or its JSON form); with
+    ``debug`` the first failed sample's traceback, read from the run's failures file."""
     from mmbench.results import RunResult
 
     run = results if isinstance(results, RunResult) else RunResult.from_json(results)
+    out_dir = run.config.get("output")
+    for note in run.notes:
+        console.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)
     for name, task in run.tasks.items():
         table = Table(title=f"{name}  ·  {run.model_name}", title_justify="left")
         table.add_column("metric")
@@ -102,7 +155,7 @@ def print_results(results: Any) -> None:
         for metric, reason in task.metrics_unavailable.items():
             table.add_row(metric, f"[dim]unavailable: {escape(reason)}[/]")
         table.caption = (f"{task.n_samples} samples, {task.n_failed} failed, {task.n_cached} from cache · "
-                         f"{task.samples_per_s} samples/s · fingerprint {task.fingerprint_hash}")
+                         f"{_speed(task)} · fingerprint {task.fingerprint_hash}")
         out.print(table)
         if task.batch_invariance is not None:
             inv = task.batch_invariance
@@ -113,9 +166,25 @@ def print_results(results: Any) -> None:
         for failure in task.failures[:5]:
             console.print(f"[red]failed[/] {escape(failure['id'])}: {escape(failure['error'])}", highlight=False,
                           soft_wrap=True)
+        if task.failures_file and out_dir:
+            console.print(f"all {task.n_failed} failures: {out_dir}/{task.failures_file}", highlight=False,
+                          soft_wrap=True)
+            if debug:
+                _print_first_traceback(f"{out_dir}/{task.failures_file}")
 
 
-@app.command("eval")
+def _print_first_traceback(path: str) -> None:
+    from mmbench.io import read_jsonl
+
+    for _, line in read_jsonl(path):
+        if line.get("traceback"):
+            console.print(f"first traceback ({escape(str(line.get('id')))}):", highlight=False)
+            console.print(line["traceback"], markup=False, highlight=False, soft_wrap=True)
+            return
+    console.print("(no failure has a traceback: they are data errors, described above)", highlight=False)
+
+
+@command(app, "eval")
 def eval_command(
     model: Annotated[Optional[str], typer.Option(
         help="Registered model name, local checkpoint/LoRA directory, or hub id. Without --model and --tasks: "
@@ -149,47 +218,59 @@ def eval_command(
     threads: Annotated[Optional[int], typer.Option(
         help="torch CPU threads (default: one per core). On a shared or busy machine 1 is often much faster.")]
     = None,
+    max_image_pixels: Annotated[Optional[int], typer.Option(
+        help="Images above this many pixels are decoded reduced (JPEG) or refused as that sample's error "
+             "(default 64,000,000).")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Print the first failed sample's full traceback.")]
+    = False,
 ) -> None:
-    """Evaluate a model on tasks; write results.json and predictions/ to the run folder."""
+    """Evaluate a model on tasks; write results.json, predictions/ (and failures/) to the run folder.
+
+    Exit status: 0 when every task scored at least one sample; 1 when some task's samples all
+    failed (everything computed is still written); 2 for a usage or input error; 130 when
+    interrupted (finished batches are in the prediction cache: the same command resumes)."""
     from mmbench.runner import EvalConfig, evaluate, evaluate_default_suite, task_names
 
     default_run = model is None and tasks is None
+    if not default_run and (model is None or tasks is None):
+        raise MMBenchError("pass both --model and --tasks (or neither, for the default run)")
+    cfg = EvalConfig(model=model or "", tasks=task_names(tasks or ""), adapter=adapter, batch_size=batch_size,
+                     device=device, dtype=dtype, limit=limit, seed=seed, output=output, include=include or [],
+                     on_error=on_error, tokenizer=tokenizer, trust_remote_code=trust_remote_code,
+                     cache=cache, cache_dir=cache_dir, check_batch_invariance=check_batch_invariance, compile=compile,
+                     revision=revision, model_args=_parse_model_args(model_arg or []), threads=threads,
+                     max_image_pixels=max_image_pixels)
+    progress, factory = _progress()
     try:
-        if not default_run and (model is None or tasks is None):
-            raise MMBenchError("pass both --model and --tasks (or neither, for the default run)")
-        cfg = EvalConfig(model=model or "", tasks=task_names(tasks or ""), adapter=adapter, batch_size=batch_size,
-                         device=device, dtype=dtype, limit=limit, seed=seed, output=output, include=include or [],
-                         on_error=on_error, tokenizer=tokenizer, trust_remote_code=trust_remote_code,
-                         cache=cache, cache_dir=cache_dir, check_batch_invariance=check_batch_invariance, compile=compile,
-                         revision=revision, model_args=_parse_model_args(model_arg or []), threads=threads)
-        progress, factory = _rich_progress()
         with progress:
             runs = evaluate_default_suite(cfg, progress=factory) if default_run else [evaluate(cfg, progress=factory)]
-    except MMBenchError as exc:
-        _fail(exc)
-        return
     except KeyboardInterrupt:
         console.print("[yellow]interrupted.[/] Finished batches are in the prediction cache: run the same "
                       "command again to resume." if cache else "[yellow]interrupted.[/]", soft_wrap=True)
         raise typer.Exit(130) from None
+    dead = []
     for results in runs:
         if results.get("rank", 0) != 0:
             return  # under torchrun, rank 0 reports
-        print_results(results)
+        print_results(results, debug=debug)
         console.print(f"results: {results['config']['output']}/results.json", highlight=False)
+        dead += [f"{results['model']['name']} on {name}" for name, task in results["tasks"].items()
+                 if task["n_samples"] and task["n_failed"] == task["n_samples"]]
+    if dead:
+        console.print(f"[bold red]error:[/] every sample failed in {len(dead)} task(s): {escape('; '.join(dead))}. "
+                      "Their errors are in the run folder's failures/ (the first traceback with --debug).",
+                      highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
-@app.command("list")
-def list_command(kind: Annotated[Kind, typer.Argument(help="tasks, models or metrics")],
+@command(app, "list")
+def list_command(kind: Annotated[Kind, typer.Argument(help="tasks, models, metrics or loaders (dataset loaders)")],
                  include: Annotated[Optional[list[str]], typer.Option(help="Extra task folder.")] = None) -> None:
-    """List what is registered, with a one-line description each."""
+    """List what is registered, with a one-line description each (a plugin that cannot be loaded is
+    listed as "broken plugin: <its error>")."""
     from mmbench.catalog import list_registered
 
-    try:
-        rows = list_registered(kind.value, include=include or [])
-    except MMBenchError as exc:
-        _fail(exc)
-        return
+    rows = list_registered(kind.value, include=include or [])
     table = Table(show_header=True)
     table.add_column(kind.value[:-1])
     table.add_column("description")
@@ -199,7 +280,7 @@ def list_command(kind: Annotated[Kind, typer.Argument(help="tasks, models or met
     out.print(table)
 
 
-@app.command("validate")
+@command(app, "validate")
 def validate_command(
     tasks: Annotated[str, typer.Option(help="Comma-separated task names (`mmbench list tasks`).")],
     include: Annotated[Optional[list[str]], typer.Option(help="Extra folder of task YAML files (repeatable).")]
@@ -214,11 +295,7 @@ def validate_command(
     print the exact prompts of the first samples.  Loads no model weights.  Exit code 2 on any problem."""
     from mmbench.validate import validate_tasks
 
-    try:
-        reports = validate_tasks(tasks, include=include or [], n=n, model=model, adapter=adapter)
-    except MMBenchError as exc:
-        _fail(exc)
-        return
+    reports = validate_tasks(tasks, include=include or [], n=n, model=model, adapter=adapter)
     for report in reports:
         out.print(f"[bold]{escape(report.task)}[/]  [dim]{escape(report.source)}[/]", highlight=False,
                   soft_wrap=True)
@@ -242,7 +319,7 @@ def validate_command(
     console.print(f"{len(reports)} task(s) ok", highlight=False)
 
 
-@score_app.command("captioning")
+@command(score_app, "captioning")
 def score_captioning_command(
     predictions: Annotated[str, typer.Option(
         help="JSONL: {image_id|id, prediction|caption} per line (a run's predictions/<task>.jsonl as it is), "
@@ -260,15 +337,11 @@ def score_captioning_command(
     A caption sample is identified by image_id, else id (both present and different: an error)."""
     from mmbench.scoring import score_captioning
 
-    try:
-        values = score_captioning(predictions, references, tokenizer=tokenizer, meteor=False if no_meteor else None)
-    except MMBenchError as exc:
-        _fail(exc)
-        return
+    values = score_captioning(predictions, references, tokenizer=tokenizer, meteor=False if no_meteor else None)
     _print_values(values, "captioning", as_json=as_json, digits=6, with_backend=True)
 
 
-@score_app.command("vqa")
+@command(score_app, "vqa")
 def score_vqa_command(
     predictions: Annotated[str, typer.Option(
         help="JSONL: {question_id|id, prediction|answer} per line (a run's predictions/<task>.jsonl as it is), "
@@ -295,16 +368,12 @@ def score_vqa_command(
     A VQA sample is identified by question_id, else id (both present and different: an error)."""
     from mmbench.scoring import score_vqa_files
 
-    try:
-        values = score_vqa_files(predictions, references, questions=questions, metric=metric,
-                                 answers_per_question="auto" if answers_per_question is None else answers_per_question)
-    except MMBenchError as exc:
-        _fail(exc)
-        return
+    values = score_vqa_files(predictions, references, questions=questions, metric=metric,
+                             answers_per_question="auto" if answers_per_question is None else answers_per_question)
     _print_values(values, "VQA", as_json=as_json)
 
 
-@score_app.command("retrieval")
+@command(score_app, "retrieval")
 def score_retrieval_command(
     image_embeddings: Annotated[str, typer.Option(help="Image embeddings, a 2-D .npy array (one row per image).")],
     text_embeddings: Annotated[str, typer.Option(help="Text embeddings, a 2-D .npy array (one row per caption).")],
@@ -320,15 +389,11 @@ def score_retrieval_command(
     the texts (hit if any of its captions is in the top k)."""
     from mmbench.scoring import RETRIEVAL_JSON_KEYS, score_retrieval_files
 
-    try:
-        values = score_retrieval_files(image_embeddings, text_embeddings, text_to_image, image_groups=image_groups)
-    except MMBenchError as exc:
-        _fail(exc)
-        return
+    values = score_retrieval_files(image_embeddings, text_embeddings, text_to_image, image_groups=image_groups)
     _print_values(values, "retrieval", as_json=as_json, json_keys=RETRIEVAL_JSON_KEYS)
 
 
-@score_app.command("consistency")
+@command(score_app, "consistency")
 def score_consistency_command(
     predictions: Annotated[Optional[str], typer.Option(
         help="Caption predictions JSONL ({image_id, prediction[, references]}; mmbench's own files work).")] = None,
@@ -347,12 +412,8 @@ def score_consistency_command(
     """CLIPScore and RefCLIPScore (Hessel et al. 2021, as jmhessel/clipscore) of captions or prompt/image pairs."""
     from mmbench.consistency import score_consistency_files
 
-    try:
-        values = score_consistency_files(predictions=predictions, images=images, task=task, pairs=pairs,
-                                         scorer=scorer, references=not no_references, device=device)
-    except MMBenchError as exc:
-        _fail(exc)
-        return
+    values = score_consistency_files(predictions=predictions, images=images, task=task, pairs=pairs,
+                                     scorer=scorer, references=not no_references, device=device)
     _print_values(values, f"consistency (scorer {escape(scorer)})", as_json=as_json)
 
 

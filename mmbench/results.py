@@ -29,7 +29,8 @@ field.  Nothing is half-read.
                    "timing": {"wall_s", "inference_s", "model_s", "data_wait_s", "score_s",
                               "samples_per_s", "requests_per_s"},
                    "memory": {"peak_rss_mb", "peak_rss_scope", "peak_gpu_mb"?},
-                   "batch_invariance"?: {...}, "predictions": "predictions/<task>.jsonl", "artifacts"?: [...]}
+                   "batch_invariance"?: {...}, "predictions": "predictions/<task>.jsonl",
+                   "failures_file"?: "failures/<task>.jsonl", "artifacts"?: [...]}
       }
     }
 
@@ -181,6 +182,8 @@ class TaskResult:
     memory: dict[str, Any] = field(default_factory=dict)
     batch_invariance: dict[str, Any] | None = None
     predictions: str | None = None
+    #: every failed sample with its error and, for code errors, the traceback (``failures/<task>.jsonl``)
+    failures_file: str | None = None
     artifacts: list[str] = field(default_factory=list)
 
     # -- what readers use ------------------------------------------------------
@@ -209,7 +212,7 @@ class TaskResult:
         return (self.metric_info.get(key) or {}).get("higher_is_better")
 
     # -- JSON ------------------------------------------------------------------
-    _OPTIONAL_KEYS = ("batch_invariance", "artifacts")
+    _OPTIONAL_KEYS = ("batch_invariance", "artifacts", "failures_file")
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -255,8 +258,10 @@ class TaskResult:
         for i, item in enumerate(failures):
             c.dict_(item, f"{w}.failures[{i}]")
         pred = c.str_(t.get("predictions"), f"{w}.predictions", optional=True, max_chars=1000)
-        if pred is not None and (Path(pred).is_absolute() or ".." in Path(pred).parts):
-            c.fail(f"{w}.predictions", "must be a path inside the run folder")
+        failures_file = c.str_(t.get("failures_file"), f"{w}.failures_file", optional=True, max_chars=1000)
+        for key, rel in (("predictions", pred), ("failures_file", failures_file)):
+            if rel is not None and (Path(rel).is_absolute() or ".." in Path(rel).parts):
+                c.fail(f"{w}.{key}", "must be a path inside the run folder")
         info = c.dict_(t.get("metric_info"), f"{w}.metric_info", optional=True)
         for key, entry in info.items():
             entry = c.dict_(entry, f"{w}.metric_info.{key}")
@@ -275,7 +280,7 @@ class TaskResult:
                    metric_info=info, primary_metric=primary, warnings=list(warnings), failures=list(failures),
                    batch_size=c.count(t.get("batch_size"), f"{w}.batch_size", optional=True),
                    batch_size_requested=t.get("batch_size_requested"), timing=timing, memory=memory,
-                   batch_invariance=t.get("batch_invariance"), predictions=pred,
+                   batch_invariance=t.get("batch_invariance"), predictions=pred, failures_file=failures_file,
                    artifacts=[c.str_(a, f"{w}.artifacts", max_chars=1000)
                               for a in c.list_(t.get("artifacts"), f"{w}.artifacts", optional=True)])
 
@@ -320,6 +325,8 @@ class RunResult:
     torch_threads: int | None = None
     timing: dict[str, Any] = field(default_factory=dict)
     cache: str | None = None
+    #: things a reader of this run must know (where an earlier run in the same folder was moved)
+    notes: list[str] = field(default_factory=list)
     path: Path | None = None
 
     @property
@@ -358,6 +365,8 @@ class RunResult:
                                "n_processes": self.n_processes, "torch_threads": self.torch_threads,
                                "timing": self.timing, "tasks": {k: t.to_json() for k, t in self.tasks.items()},
                                "cache": self.cache}
+        if self.notes:
+            out["notes"] = list(self.notes)
         return out
 
     @classmethod
@@ -396,6 +405,7 @@ class RunResult:
                   torch_threads=c.count(data.get("torch_threads"), "torch_threads", optional=True),
                   timing=c.dict_(data.get("timing"), "timing", optional=True),
                   cache=c.str_(data.get("cache"), "cache", optional=True, max_chars=4096),
+                  notes=[c.str_(n, "notes", max_chars=10_000) for n in c.list_(data.get("notes"), "notes", optional=True)],
                   path=Path(path) if path is not None else None)
         if run.run_dir is not None:
             for task_name in tasks:

@@ -3,7 +3,7 @@
 These frozen dataclasses are the only contract between tasks and models: a task
 turns dataset rows into :class:`Sample` objects and builds :class:`GenerateRequest`
 objects from them; a model adapter turns requests into :class:`ModelOutput`
-objects; the task scores the outputs into a :class:`TaskResult`.  Nothing here
+objects; the task scores the outputs (the run's results model is :mod:`mmbench.results`).  Nothing here
 imports from the rest of the package.
 """
 
@@ -120,6 +120,8 @@ class ModelOutput:
     error: str | None = None
     #: for an :class:`EmbedRequest`: a 1-D float32 numpy array of unit L2 norm
     embedding: Any = field(default=None, repr=False, compare=False)
+    #: for an error raised by code (not a data error): the full traceback, kept in the run folder
+    traceback: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -156,17 +158,3 @@ class SampleRecord:
     scores: Mapping[str, float] = field(default_factory=dict)
     error: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class TaskResult:
-    """The scored outcome of one task for one model."""
-
-    task: str
-    metrics: Mapping[str, float]
-    unavailable: Mapping[str, str]
-    backend: Mapping[str, Mapping[str, str]]
-    n_samples: int
-    n_failed: int
-    warnings: tuple[str, ...]
-    records: tuple[SampleRecord, ...]

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from mmbench.errors import MMBenchError
+from mmbench.cli_errors import command
 
 leaderboard_app = typer.Typer(help="Compare runs: tables with confidence intervals, grouped by comparability.",
                               no_args_is_help=True)
@@ -24,17 +24,12 @@ _NBoot = Annotated[int, typer.Option(help="Bootstrap resamples.")]
 _Skip = Annotated[bool, typer.Option(help="List invalid results files as rejected instead of stopping.")]
 
 
-def _fail(exc: Exception) -> None:
-    _err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
-
-
 def _report_rejected(board: dict) -> None:
     for item in board["rejected"]:
         _err.print(f"[yellow]rejected:[/] {escape(item['reason'])}", highlight=False, soft_wrap=True)
 
 
-@leaderboard_app.command("build")
+@command(leaderboard_app, "build")
 def build_command(
     results: _Paths,
     out: Annotated[str, typer.Option("--out", help="Folder for README.md, leaderboard.csv/.json, index.html.")],
@@ -45,27 +40,19 @@ def build_command(
     """Write a leaderboard (Markdown, CSV, JSON and a self-contained HTML page) from results files."""
     from mmbench.leaderboard import build_leaderboard
 
-    try:
-        board = build_leaderboard(results, out, seed=seed, n_boot=n_boot, skip_invalid=skip_invalid)
-    except MMBenchError as exc:
-        _fail(exc)
-        return
+    board = build_leaderboard(results, out, seed=seed, n_boot=n_boot, skip_invalid=skip_invalid)
     _report_rejected(board)
     n_rows = sum(len(g["rows"]) for t in board["tasks"] for g in t["groups"])
     _err.print(f"{n_rows} rows in {sum(len(t['groups']) for t in board['tasks'])} comparable groups: "
                f"{escape(out)}/index.html", highlight=False, soft_wrap=True)
 
 
-@leaderboard_app.command("show")
+@command(leaderboard_app, "show")
 def show_command(results: _Paths, seed: _Seed = 0, n_boot: _NBoot = 1000, skip_invalid: _Skip = False) -> None:
     """Print the leaderboard tables in the terminal."""
     from mmbench.leaderboard import board_tables, make_board
 
-    try:
-        board = make_board(results, seed=seed, n_boot=n_boot, skip_invalid=skip_invalid)
-    except MMBenchError as exc:
-        _fail(exc)
-        return
+    board = make_board(results, seed=seed, n_boot=n_boot, skip_invalid=skip_invalid)
     _report_rejected(board)
     for table in board_tables(board):
         _out.print(table)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -78,6 +79,12 @@ def is_out_of_memory(exc: BaseException) -> bool:
         isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
 
 
+def _failure(request_id: str, exc: BaseException) -> ModelOutput:
+    """An error output for one request; code errors keep their traceback (data errors say it all)."""
+    tb = None if isinstance(exc, MMBenchError) else "".join(traceback.format_exception(exc))
+    return ModelOutput(request_id, error=_describe(exc), traceback=tb)
+
+
 def _describe(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, MMBenchError) else f"{exc.__class__.__name__}: {exc}"
 
@@ -102,7 +109,7 @@ class PreparedBatch:
     requests: list[GenerateRequest] = field(default_factory=list)
     images: list[list[Any]] = field(default_factory=list)
     inputs: Any = None
-    failures: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, ModelOutput] = field(default_factory=dict)
 
 
 class ModelAdapter:
@@ -176,7 +183,7 @@ class ModelAdapter:
             try:
                 images = [load_image(ref) for ref in req.images]
             except Exception as exc:  # noqa: BLE001 - recorded per sample, not swallowed
-                batch.failures[req.id] = _describe(exc)
+                batch.failures[req.id] = _failure(req.id, exc)
                 continue
             batch.requests.append(req)
             batch.images.append(images)
@@ -189,7 +196,7 @@ class ModelAdapter:
 
     def run(self, batch: PreparedBatch) -> list[ModelOutput]:
         """Model work for a prepared batch; a failure is isolated to its sample(s)."""
-        outputs = {sid: ModelOutput(sid, error=err) for sid, err in batch.failures.items()}
+        outputs = dict(batch.failures)
         texts: list[Any] | None = None
         if batch.requests and batch.inputs is not None:
             try:
@@ -198,7 +205,7 @@ class ModelAdapter:
                 if is_out_of_memory(exc):
                     raise  # the runner shrinks the batch; no sample is at fault
                 if len(batch.requests) == 1:
-                    outputs[batch.requests[0].id] = ModelOutput(batch.requests[0].id, error=_describe(exc))
+                    outputs[batch.requests[0].id] = _failure(batch.requests[0].id, exc)
                     return [outputs[sid] for sid in batch.ids]
         if texts is not None:
             outputs.update({req.id: _output(req, t) for req, t in zip(batch.requests, texts)})
@@ -207,7 +214,7 @@ class ModelAdapter:
                 try:
                     outputs[req.id] = _output(req, self._forward([req], self._preprocess([req], [imgs]))[0])
                 except Exception as exc:  # noqa: BLE001
-                    outputs[req.id] = ModelOutput(req.id, error=_describe(exc))
+                    outputs[req.id] = _failure(req.id, exc)
         return [outputs[sid] for sid in batch.ids]
 
     # -- what adapters implement ---------------------------------------------

@@ -314,7 +314,7 @@ class OpenAIChatModel(ModelAdapter):
 
         Overrides the base class, whose whole-batch failure path would re-send every request
         of the batch when one fails: here each request succeeds or fails on its own."""
-        outputs = {sid: ModelOutput(sid, error=err) for sid, err in batch.failures.items()}
+        outputs = dict(batch.failures)
         payloads = batch.inputs if batch.inputs is not None else self._preprocess(batch.requests, batch.images)
         jobs = list(zip(batch.requests, payloads))
         if len(jobs) <= 1 or self.concurrency == 1:

@@ -40,6 +40,8 @@ class EvalConfig:
     model_args: dict[str, Any] = field(default_factory=dict)
     #: torch CPU threads (None: torch's default, one per core).  Never changes a score, only speed.
     threads: int | None = None
+    #: images above this many pixels are decoded reduced (JPEG) or refused (None: images.DEFAULT_MAX_PIXELS)
+    max_image_pixels: int | None = None
 
     def with_overrides(self, **overrides: Any) -> "EvalConfig":
         """A copy with ``overrides`` applied (the original is never changed)."""
@@ -68,6 +70,11 @@ class EvalConfig:
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
                                          or self.threads < 1):
             raise MMBenchError(f"--threads must be a whole number of at least 1, not {self.threads!r}")
+        if self.max_image_pixels is not None and (isinstance(self.max_image_pixels, bool)
+                                                  or not isinstance(self.max_image_pixels, int)
+                                                  or self.max_image_pixels < 1):
+            raise MMBenchError(f"--max-image-pixels must be a whole number of at least 1, not "
+                               f"{self.max_image_pixels!r}")
         if self.tokenizer not in TOKENIZERS:
             raise MMBenchError(f"--tokenizer must be one of {', '.join(TOKENIZERS)}, not {self.tokenizer!r}")
         tasks = task_names(self.tasks)

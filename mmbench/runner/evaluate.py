@@ -14,6 +14,7 @@ from mmbench.cache import PredictionCache
 from mmbench.catalog import build_task, include_tasks
 from mmbench.distributed import DistContext
 from mmbench.errors import MMBenchError
+from mmbench.images import image_limits
 from mmbench.io import atomic_write_json
 from mmbench.results import RunResult, TaskResult
 from mmbench.runner.config import EvalConfig, default_output_dir
@@ -44,7 +45,7 @@ def evaluate(config: EvalConfig | None = None, *, progress: ProgressFactory | No
     """Run ``config`` (or keyword overrides of it, or of the defaults); return the results dict
     that is also written to ``<output>/results.json``.  The caller's config is never changed."""
     cfg = (config or EvalConfig()).with_overrides(**overrides).validated()
-    with torch_threads_set(cfg.threads):
+    with torch_threads_set(cfg.threads), image_limits(cfg.max_image_pixels):
         run, rank = _evaluate(cfg, progress or _no_progress)
     out = run.to_json()
     if rank:
@@ -109,11 +110,17 @@ def _evaluate(cfg: EvalConfig, progress: ProgressFactory) -> tuple[RunResult, in
     cache = PredictionCache(cfg.cache_dir) if cfg.cache else None
     run.cache = str(cache.path) if cache else None
     lock = lock_output(out_dir) if ctx is None or ctx.is_main else None
+    if lock is not None:
+        moved = move_previous_run(out_dir)
+        if moved is not None:
+            run.notes.append(f"an earlier run in {out_dir} was moved to {moved}")
     run_options = {"tokenizer": cfg.tokenizer, "meteor": cfg.meteor, "device": cfg.device,
                    "load_embedder": load_embedder}
     try:
         for task in tasks:
             run.tasks[task.name] = run_task(task, model, cfg, out_dir, progress, cache, ctx, run_options)
+            if ctx is None or ctx.is_main:  # a later crash keeps what is done (and the cache resumes the rest)
+                atomic_write_json(out_dir / "results.json", run.to_json())
     finally:
         if cache is not None:
             cache.close()
@@ -154,6 +161,28 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
     return score_and_write(task, plan, inf, model, cfg, out_dir, progress=progress, run_options=run_options,
                            t_start=t_start, memory_window=memory_window, write=ctx is None or ctx.is_main,
                            batch_invariance=invariance)
+
+
+#: what a run writes into its folder; anything else there is the user's and stays put
+RUN_FILES = ("results.json", "predictions", "failures")
+
+
+def move_previous_run(out_dir: Path) -> Path | None:
+    """Move an earlier run's files out of ``out_dir`` into ``<out_dir>.previous-<time>`` (never
+    overwrite them, never leave its predictions beside the new run's); return where, or None."""
+    found = [out_dir / name for name in RUN_FILES if (out_dir / name).exists()]
+    if not found:
+        return None
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    target = out_dir.with_name(f"{out_dir.name}.previous-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = out_dir.with_name(f"{out_dir.name}.previous-{stamp}-{n}")
+    target.mkdir(parents=True)
+    for path in found:
+        path.rename(target / path.name)
+    return target
 
 
 def lock_output(out_dir: Path) -> Any:

@@ -11,6 +11,7 @@ from typing import Any, Callable
 from mmbench.cache import PredictionCache, decode_output, encode_output, request_hash
 from mmbench.distributed import DistContext
 from mmbench.errors import MMBenchError
+from mmbench.images import DEFAULT_MAX_PIXELS
 from mmbench.runner.batching import batching_key, overlapped_batches
 from mmbench.runner.plan import Plan
 from mmbench.tasks.base import Task
@@ -30,6 +31,8 @@ class Inference:
 
     raw: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    #: sample id -> the full traceback of a code error (kept in failures/<task>.jsonl)
+    tracebacks: dict[str, str] = field(default_factory=dict)
     n_cached: int = 0
     pending: list[Any] = field(default_factory=list)
     model_s: float = 0.0
@@ -70,6 +73,8 @@ def run_inference(task: Task, plan: Plan, model: Any, *, batch_size: int | str, 
                 done.append((hashes[out.id], owner[out.id], encode_output(out)))
             else:
                 inf.errors.setdefault(owner[out.id], out.error or "unknown error")
+                if out.traceback:
+                    inf.tracebacks.setdefault(owner[out.id], out.traceback)
         if cache is not None and done:
             cache.put_many(model_hash, task_key, done)  # a finished batch survives any later crash
         if on_error == "fail" and any(owner[r.id] in inf.errors for r in batch):
@@ -78,9 +83,11 @@ def run_inference(task: Task, plan: Plan, model: Any, *, batch_size: int | str, 
         advance(len(batch))
     inf.model_s = time.perf_counter() - t_model
     if ctx is not None:  # every rank gets every output; the merged dicts do not depend on rank order
-        for part in ctx.all_gather({"raw": inf.raw, "errors": inf.errors, "model_s": inf.model_s}):
+        for part in ctx.all_gather({"raw": inf.raw, "errors": inf.errors, "tracebacks": inf.tracebacks,
+                                    "model_s": inf.model_s}):
             inf.raw.update(part["raw"])
             inf.errors.update(part["errors"])
+            inf.tracebacks.update(part["tracebacks"])
             inf.model_s = max(inf.model_s, part["model_s"])
     return inf
 
@@ -93,8 +100,13 @@ def cache_task_key(task: Task, rendered_prompt: str | None) -> str:
     import torch
     import transformers
 
+    from mmbench.images import max_image_pixels
+
     blob = json.dumps([task.name, task.config.definition_hash(), task.provenance, rendered_prompt,
-                       torch.__version__, transformers.__version__], sort_keys=True, default=str)
+                       torch.__version__, transformers.__version__]
+                      # a pixel limit other than the default changes how the largest images decode
+                      + ([max_image_pixels()] if max_image_pixels() != DEFAULT_MAX_PIXELS else []),
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 

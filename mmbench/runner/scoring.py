@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from mmbench.images import DEFAULT_MAX_PIXELS
 from mmbench.io import atomic_write_jsonl
 from mmbench.results import TaskResult, record_to_json
 from mmbench.runner.config import EvalConfig
@@ -45,10 +46,15 @@ def score_and_write(task: Task, plan: Plan, inf: Inference, model: Any, cfg: Eva
             prediction=task.record_prediction(pred), references=s.references, scores=scores,
             error=errors.get(s.id), meta=dict(s.meta)))
     pred_rel = f"predictions/{task.name}.jsonl"
+    failures_rel = f"failures/{task.name}.jsonl" if errors else None
     artifacts: list[str] = []
     if write:
         atomic_write_jsonl(out_dir / pred_rel, (record_to_json(r) for r in records))
         artifacts = task.write_artifacts(out_dir, samples, predictions)
+        if failures_rel is not None:  # every failure, with its traceback where code raised it
+            atomic_write_jsonl(out_dir / failures_rel, ({"id": sid, "error": error,
+                                                         "traceback": inf.tracebacks.get(sid)}
+                                                        for sid, error in errors.items()))
     warnings = list(values.warnings) + info_warnings
     if cfg.limit is not None:
         warnings.append(f"--limit {cfg.limit}: scored on a subset; corpus metrics (CIDEr-D document frequencies, "
@@ -58,7 +64,9 @@ def score_and_write(task: Task, plan: Plan, inf: Inference, model: Any, cfg: Eva
     return TaskResult(
         family=task.family,
         fingerprint=task.fingerprint(samples, model_name=model.name, rendered_prompt=plan.rendered_prompt,
-                                     scoring={k: v for k, v in values.backend.items()}, limit=cfg.limit),
+                                     scoring={k: v for k, v in values.backend.items()}, limit=cfg.limit,
+                                     extra={"max_image_pixels": cfg.max_image_pixels}
+                                     if cfg.max_image_pixels not in (None, DEFAULT_MAX_PIXELS) else None),
         n_samples=len(samples),
         n_failed=len(errors),
         n_scored=sum(1 for s in samples if s.error is None),
@@ -84,5 +92,6 @@ def score_and_write(task: Task, plan: Plan, inf: Inference, model: Any, cfg: Eva
         memory=peak_memory(memory_window),
         batch_invariance=batch_invariance,
         predictions=pred_rel,
+        failures_file=failures_rel if write else None,
         artifacts=artifacts,
     )

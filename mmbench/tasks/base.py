@@ -165,7 +165,7 @@ class Task:
     # -- identity -----------------------------------------------------------
     def fingerprint(self, samples: Sequence[Sample], *, model_name: str | None,
                     rendered_prompt: str | None = None, scoring: Mapping[str, Any] | None = None,
-                    limit: int | None = None) -> dict[str, Any]:
+                    limit: int | None = None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Everything that must be equal for two runs' numbers to be comparable."""
         fp: dict[str, Any] = {
             "task": self.name,
@@ -186,3 +186,4 @@ class Task:
         }
         fp["hash"] = hashlib.sha256(json.dumps(fp, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return fp
+            **dict(extra or {}),  # run settings that change outputs only when set (a non-default pixel limit)
