@@ -10,19 +10,24 @@
   ``HF_HUB_OFFLINE=1`` - failing at once, with a clear message, if absent.
 
 The adapter family is chosen from the checkpoint's ``config.json`` (``model_type``)
-unless ``adapter=`` forces one.
+unless ``adapter=`` forces one.  :func:`resolve_model` does all of that without reading
+weights, so an unknown ``--model-arg`` key is refused (:func:`check_model_args`) before
+the model loads, and ``mmbench validate`` can render a model's prompts (:func:`prompt_renderer`).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from mmbench.catalog import MODELS
 from mmbench.errors import ModelLoadError
+from mmbench.models.base import ModelAdapter
 
 # The model types each adapter is known to serve: every one is built tiny from its config and
 # evaluated end to end in the tests (tests/fixtures/tiny_*.py, tests/test_vlm_families.py).
@@ -102,20 +107,44 @@ def adapter_for_config(config: dict[str, Any], spec: str) -> str:
         f"Pass --adapter with one of: {', '.join(MODELS.names())}.")
 
 
-def load_model(spec: str, *, adapter: str | None = None, device: str = "auto", dtype: str = "auto",
-               revision: str | None = None, trust_remote_code: bool = False, **model_args: Any):
-    """Resolve ``spec`` and return a ready :class:`~mmbench.models.base.ModelAdapter`."""
+@dataclass(frozen=True)
+class ResolvedModel:
+    """What ``--model`` names, found without reading any weights (config files at most).
+
+    ``cls`` is the adapter class (or factory); ``kwargs`` what :func:`load_model` passes it
+    besides ``device``, ``dtype`` and the user's model arguments; ``fixed`` the keyword names
+    that come from mmbench's own options (``--device``, ``--model``...), never from
+    ``--model-arg``.
+    """
+
+    adapter: str
+    cls: Any
+    kwargs: dict[str, Any]
+    fixed: frozenset[str]
+
+
+#: the option that sets each argument load_model passes every adapter itself
+_FIXED_BY = {"name": "--model", "path": "--model", "peft_adapter": "--model", "device": "--device",
+             "dtype": "--dtype", "revision": "--revision", "trust_remote_code": "--trust-remote-code"}
+_ALWAYS_FIXED = frozenset({"name", "device", "dtype", "revision", "trust_remote_code"})
+
+
+def resolve_model(spec: str, *, adapter: str | None = None, revision: str | None = None,
+                  trust_remote_code: bool = False) -> ResolvedModel:
+    """The adapter for ``spec`` and its loading arguments; reads config.json (and
+    adapter_config.json for a PEFT directory), never weights."""
     if adapter is None and spec in MODELS:
         entry = MODELS.entry(spec)
-        cls = entry.load()
-        kwargs = {**entry.options, **model_args}
-        return cls(name=spec, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
-                   revision=revision, **kwargs)
+        # registry options (a reference model's path=) are defaults that --model-arg may override
+        return ResolvedModel(spec, entry.load(), {"name": spec, "revision": revision,
+                                                  "trust_remote_code": trust_remote_code, **entry.options},
+                             _ALWAYS_FIXED)
 
     if adapter is not None and getattr(MODELS.get(adapter), "resolves_own_path", False):
         # e.g. open_clip: --model is a name that library resolves itself
-        return MODELS.get(adapter)(name=spec, path=spec, device=device, dtype=dtype, revision=revision,
-                                   trust_remote_code=trust_remote_code, **model_args)
+        return ResolvedModel(adapter, MODELS.get(adapter), {"name": spec, "path": spec, "revision": revision,
+                                                            "trust_remote_code": trust_remote_code},
+                             _ALWAYS_FIXED | {"path"})
 
     peft_dir: str | None = None
     base_spec = spec
@@ -135,7 +164,90 @@ def load_model(spec: str, *, adapter: str | None = None, device: str = "auto", d
             f"{base_spec!r} needs its own Python code (config.json has auto_map). mmbench never runs a "
             "checkpoint's code unless you pass --trust-remote-code.")
     adapter_name = adapter or adapter_for_config(config, base_spec)
-    cls = MODELS.get(adapter_name)
     name = spec.rstrip("/").split("/")[-1] if Path(spec).is_dir() else spec
-    return cls(name=name, path=base_spec, device=device, dtype=dtype, revision=None if peft_dir else revision,
-               trust_remote_code=trust_remote_code, peft_adapter=peft_dir, **model_args)
+    return ResolvedModel(adapter_name, MODELS.get(adapter_name),
+                         {"name": name, "path": base_spec, "revision": None if peft_dir else revision,
+                          "trust_remote_code": trust_remote_code, "peft_adapter": peft_dir},
+                         _ALWAYS_FIXED | {"path", "peft_adapter"})
+
+
+def accepted_model_args(cls: Any) -> frozenset[str] | None:
+    """The keyword arguments an adapter class (or factory) takes, read from its ``__init__``
+    signatures; None when that cannot be told.
+
+    An ``__init__`` with ``**kwargs`` hands the rest to the next ``__init__`` in the MRO
+    (``super().__init__(name, **kwargs)``), so the walk goes on; it ends at an ``__init__``
+    without ``**kwargs``, or at :class:`~mmbench.models.base.ModelAdapter`, whose ``**_``
+    takes (and ignores) the arguments load_model passes every adapter.  A class may list keys
+    it reads out of ``**kwargs`` itself in ``extra_model_args`` (a tuple of names), or set it to
+    None to accept any key (a pass-through adapter).
+
+    Introspection rather than a declared list in every adapter: the signature is what the code
+    accepts, so the check cannot drift from it, and a third-party adapter (the example plugin's
+    ``EchoCaptioner(name, delay=0.0, log=None, **kwargs)``) is checked without declaring anything.
+
+    >>> sorted(accepted_model_args(ModelAdapter))
+    ['device', 'dtype', 'name']
+    """
+    extra = getattr(cls, "extra_model_args", ())
+    if extra is None:
+        return None
+    names: set[str] = set(extra)
+    inits = ([klass.__dict__["__init__"] for klass in cls.__mro__
+              if klass is not object and "__init__" in klass.__dict__] if isinstance(cls, type) else [cls])
+    for init in inits:
+        try:
+            params = list(inspect.signature(init).parameters.values())
+        except (TypeError, ValueError):  # a builtin without a signature: cannot tell
+            return None
+        names.update(p.name for p in params
+                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in ("self", "cls"))
+        if not any(p.kind is p.VAR_KEYWORD for p in params) or init is ModelAdapter.__init__:
+            return frozenset(names)
+    return None  # **kwargs that reach no known end (a factory, a foreign base class)
+
+
+def check_model_args(resolved: ResolvedModel, model_args: dict[str, Any]) -> None:
+    """Refuse, in one line, a model argument the adapter does not take (it used to be ignored
+    silently) or one that an mmbench option sets; listing the keys it accepts."""
+    fixed = sorted(k for k in model_args if k in resolved.fixed)
+    if fixed:
+        key = fixed[0]
+        raise ModelLoadError(f"--model-arg {key} is not a model argument: {_FIXED_BY.get(key, 'mmbench')} "
+                             f"sets it")
+    accepted = accepted_model_args(resolved.cls)
+    if accepted is None:
+        return
+    unknown = sorted(set(model_args) - accepted)
+    if unknown:
+        takes = sorted(accepted - resolved.fixed)
+        label = getattr(resolved.cls, "__name__", str(resolved.cls))
+        raise ModelLoadError(
+            f"unknown --model-arg {', '.join(unknown)} for {resolved.adapter!r} ({label}); "
+            f"it accepts: {', '.join(takes) if takes else 'none'}"
+            + (" (--compile is for adapters that take compile: the HF ones)" if "compile" in unknown else ""))
+
+
+def load_model(spec: str, *, adapter: str | None = None, device: str = "auto", dtype: str = "auto",
+               revision: str | None = None, trust_remote_code: bool = False, **model_args: Any):
+    """Resolve ``spec`` and return a ready :class:`~mmbench.models.base.ModelAdapter`.
+
+    ``model_args`` (``--model-arg``) are checked against what the adapter accepts before any
+    weights are read (:func:`check_model_args`)."""
+    resolved = resolve_model(spec, adapter=adapter, revision=revision, trust_remote_code=trust_remote_code)
+    check_model_args(resolved, model_args)
+    return resolved.cls(device=device, dtype=dtype, **{**resolved.kwargs, **model_args})
+
+
+def prompt_renderer(resolved: ResolvedModel) -> Callable[[str | None, int], str | None] | None:
+    """The model's :meth:`~mmbench.models.base.ModelAdapter.render_prompt` without its weights,
+    or None when rendering needs the loaded model.  An adapter that does not override
+    ``render_prompt`` sends the prompt as is; one with a ``prompt_renderer`` classmethod (the HF
+    adapters: processor and chat template only) builds it from the loading arguments."""
+    cls = resolved.cls
+    if not isinstance(cls, type):
+        return None
+    if getattr(cls, "render_prompt", None) is ModelAdapter.render_prompt:
+        return lambda prompt, n_images=1: prompt
+    factory = getattr(cls, "prompt_renderer", None)
+    return factory(**resolved.kwargs) if factory is not None else None

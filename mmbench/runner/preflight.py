@@ -1,10 +1,16 @@
-"""Checks a run makes before its model loads: the cheap ones, from the task files alone.
+"""Checks a run makes before its model loads: the cheap ones, from the task files and the
+model's configuration, never its weights or the tasks' data.
 
-:func:`preflight` reads no data and loads no model, so a typo in a task file fails in a
-second, not after a multi-GB checkpoint has loaded.  The checks that need data (columns,
-row errors, images) are ``mmbench validate``'s (:mod:`mmbench.validate`); unknown
-``--model-arg`` keys are refused by :func:`mmbench.models.resolve.load_model` before any
-weights are read.
+Where each pre-flight check lives:
+
+* prompt placeholders that no field fills (``{questoin}``) and ``columns:`` keys a family
+  never reads: the task itself, when it is built (``build_task``, before any model);
+* a model that cannot serve a task (a captioner given a retrieval task) and ``--model-arg``
+  keys the adapter does not take: :func:`preflight`, here, from the model resolved without
+  its weights (:func:`mmbench.models.resolve.resolve_model`; ``load_model`` checks the
+  arguments again, so a direct Python caller is covered too);
+* columns, row errors and images, which need the data: ``mmbench validate``
+  (:mod:`mmbench.validate`).
 """
 
 from __future__ import annotations
@@ -13,21 +19,22 @@ from typing import TYPE_CHECKING, Sequence
 
 from mmbench.errors import MMBenchError
 from mmbench.tasks.base import Task
-from mmbench.validate import prompt_problems
+from mmbench.validate import capability_problem
 
 if TYPE_CHECKING:
     from mmbench.runner.config import EvalConfig
 
 
 def preflight(tasks: Sequence[Task], cfg: EvalConfig) -> None:
-    """Raise :class:`MMBenchError` if a task's prompt (its default or any per-model override)
-    has a placeholder that no field of its family fills (``{questoin}``; a VQA prompt may use
-    ``{question}`` and ``{options}``, a retrieval prompt ``{caption}``), or is not a valid
-    template.  One line per problem, each naming the task file (and line) and the placeholder.
+    """Raise :class:`MMBenchError` (one line per problem) if ``cfg.model`` cannot serve one of
+    ``tasks`` or does not take one of ``cfg.model_args``; reads the model's config files only.
 
-    ``cfg`` (the run's :class:`~mmbench.runner.config.EvalConfig`) is accepted for checks that
-    depend on the run; the prompt checks do not.
-    """
-    problems = [line for task in tasks for line in prompt_problems(task)]
+    Call it after the tasks are built and before ``load_model``."""
+    from mmbench.models.resolve import check_model_args, resolve_model
+
+    resolved = resolve_model(cfg.model, adapter=cfg.adapter, revision=cfg.revision,
+                             trust_remote_code=cfg.trust_remote_code)
+    check_model_args(resolved, {**({"compile": True} if cfg.compile else {}), **cfg.model_args})
+    problems = [line for task in tasks if (line := capability_problem(task, resolved, cfg.model))]
     if problems:
         raise MMBenchError("\n".join(problems))
