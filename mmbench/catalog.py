@@ -11,6 +11,13 @@ parties add to the same registries through entry points:
     my-tasks = "my_pkg:TASK_DIR"                 # a folder (or file) of task YAML, or a Task factory
     [project.entry-points."mmbench.metrics"]
     my-metric = "my_pkg.metrics:my_metric"       # fn(predictions, references, **options) -> MetricValues
+    [project.entry-points."mmbench.dataset_loaders"]
+    my-rows = "my_pkg.data:rows"                 # fn(split, **loader_kwargs) -> list of dict rows
+    [project.entry-points."mmbench.task_families"]
+    my-family = "my_pkg.tasks:MyTask"            # a Task subclass, named by a task file's class:
+
+A task file's ``loader:`` and ``class:`` resolve only to registered names (see
+:mod:`mmbench.tasks.loaders`): an import string needs ``trust_remote_code``.
 """
 
 from __future__ import annotations
@@ -20,10 +27,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from mmbench.errors import DataError, MMBenchError
+from mmbench.errors import DataError
 from mmbench.metrics.registry import METRICS as _METRICS
 from mmbench.metrics.registry import describe as _describe_metric
-from mmbench.registry import Registry, import_string
+from mmbench.registry import Registry
+from mmbench.tasks.config import builtin_task_dir
+from mmbench.tasks.loaders import DATASET_LOADERS, resolve_hook, resolve_loader
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 ASSETS_DIR = PACKAGE_DIR / "assets"
@@ -31,6 +40,10 @@ ASSETS_DIR = PACKAGE_DIR / "assets"
 # ---------------------------------------------------------------- metrics
 # Each metric's spec lives next to its function in mmbench/metrics/ (see mmbench.metrics.registry).
 METRICS = _METRICS
+
+# ---------------------------------------------------------------- dataset loaders
+# DATASET_LOADERS (imported above from mmbench.tasks.loaders, where the built-ins are listed):
+# the row functions a task file's `loader:` may name; plugins add theirs by entry point.
 
 # ---------------------------------------------------------------- task families
 FAMILIES = Registry("task family", "mmbench.task_families")
@@ -86,37 +99,37 @@ DEFAULT_SUITE: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 
 # ---------------------------------------------------------------- tasks
-def builtin_task_dir() -> Path:
-    """Built-in task YAML: ``mmbench/_builtin_tasks`` in a wheel, ``<repo>/tasks`` in a source checkout."""
-    packaged = PACKAGE_DIR / "_builtin_tasks"
-    return packaged if packaged.is_dir() else PACKAGE_DIR.parent / "tasks"
-
-
 def register_task_files(registry: Registry, path: str | os.PathLike, source: str) -> list[str]:
-    """Register every ``*.yaml``/``*.yml`` task file under ``path`` (a folder or one file)."""
+    """Register every ``*.yaml``/``*.yml`` task file under ``path`` (a folder or one file).
+
+    Two files of one folder defining the same task name are an error naming both (an
+    ``include`` folder's tasks replace built-ins of the same name, never each other)."""
     from mmbench.tasks.config import load_task_config
 
     path = Path(path)
     if not path.exists():
         raise DataError("task path not found", source=str(path))
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
-    names = []
+    configs = {}
     for file in files:
         if file.name.startswith("_"):  # shared bases meant for include:, not tasks themselves
             continue
         cfg = load_task_config(file)
-        registry.register(cfg.name, cfg, description=cfg.description, source=f"{source} {file}",
+        if cfg.name in configs:
+            raise DataError(f"task {cfg.name!r} is defined twice, here and in {configs[cfg.name].where('name')}",
+                            source=cfg.where("name"), field="name")
+        configs[cfg.name] = cfg
+    for name, cfg in configs.items():
+        registry.register(name, cfg, description=cfg.description, source=f"{source} {cfg.source}",
                           replace=source == "include")
-        names.append(cfg.name)
-    return names
+    return list(configs)
 
 
 def _task_entry_point(registry: Registry, ep: metadata.EntryPoint) -> None:
+    """A plugin's task folder (or Task factory).  If it fails to load, the registry logs it once
+    and registers it as broken, so built-in tasks still run."""
     source = f"entry point {ep.name} ({ep.dist.name if ep.dist else ep.value})"
-    try:
-        obj = ep.load()
-    except Exception as exc:  # a broken plugin must not hide the others; say so
-        raise MMBenchError(f"cannot load task plugin {source}: {exc}") from exc
+    obj = ep.load()
     if isinstance(obj, (str, os.PathLike)):
         register_task_files(registry, obj, source)
     else:
@@ -134,14 +147,29 @@ def include_tasks(path: str | os.PathLike) -> list[str]:
     return register_task_files(TASKS, path, "include")
 
 
-def build_task(name: str) -> Any:
-    """Instantiate the task registered as ``name``."""
+def build_task(name: str, *, trust_remote_code: bool = False) -> Any:
+    """Instantiate the task registered as ``name``.
+
+    A task file's ``class:`` must name a registered task family (``FAMILIES``, or an import string
+    equal to one's target) and its ``loader:`` a registered dataset loader (``DATASET_LOADERS``);
+    any other import string is refused with a :class:`DataError` naming the file and key, unless
+    ``trust_remote_code`` (``--trust-remote-code``): a task file is data, not a program."""
     from mmbench.tasks.config import TaskConfig
 
     obj = TASKS.get(name)
     if isinstance(obj, TaskConfig):
-        cls = import_string(obj.task_class) if obj.task_class else FAMILIES.get(obj.family)
-        return cls(obj)
+        if obj.task_class:
+            cls = resolve_hook(FAMILIES, obj.task_class, trust_remote_code=trust_remote_code,
+                               where=obj.where("class"), key="class")
+        else:
+            cls = resolve_hook(FAMILIES, obj.family, trust_remote_code=False, where=obj.where("family"),
+                               key="family")
+        if obj.dataset.loader:  # fail before any model is loaded
+            resolve_loader(obj.dataset.loader, trust_remote_code=trust_remote_code,
+                           where=obj.where("dataset.loader"))
+        task = cls(obj)
+        task.trust_remote_code = trust_remote_code
+        return task
     if isinstance(obj, type):
         return obj()
     if callable(obj) and not hasattr(obj, "load_samples"):
@@ -153,6 +181,6 @@ def list_registered(kind: str, include: list[str] | None = None) -> list[tuple[s
     """``(name, description, source)`` for every registered model, task or metric."""
     for path in include or []:
         include_tasks(path)
-    registry = {"tasks": TASKS, "models": MODELS, "metrics": METRICS}[kind]
+    registry = {"tasks": TASKS, "models": MODELS, "metrics": METRICS, "loaders": DATASET_LOADERS}[kind]
     return [(e.name, _describe_metric(e.name) if registry is METRICS else e.description, e.source.split(" /")[0])
             for e in registry.entries()]

@@ -16,9 +16,9 @@ from mmbench.errors import DataError, UnknownNameError
 from mmbench.metrics.dispatch import compute_metrics, describe_outputs
 from mmbench.metrics.registry import metric_spec
 from mmbench.metrics.spec import MetricSpec, Output
-from mmbench.tasks.config import TaskConfig
-from mmbench.tasks.data import content_hash, load_rows
-from mmbench.types import GenerateRequest, MetricValues, Sample
+from mmbench.tasks.config import TaskConfig, _template_fields
+from mmbench.tasks.data import ID_COLUMNS, content_hash, load_rows, to_image_ref
+from mmbench.types import GenerateRequest, ImageRef, MetricValues, Sample
 
 
 def text_hash(text: str | None) -> str | None:
@@ -38,10 +38,19 @@ class Task:
     extra_outputs: tuple[Output, ...] = ()
     #: keys of ``metric_options`` that configure the family rather than a metric
     family_options: tuple[str, ...] = ()
+    #: the fields ``columns:`` may map (None: any); another key is a typo, reported at build time
+    fields: tuple[str, ...] | None = None
+    #: the ``{placeholders}`` the family fills in ``prompt`` (None: the prompt is plain text)
+    prompt_fields: tuple[str, ...] | None = None
+    #: whether the task file's ``loader:`` may be an arbitrary import string (set by ``build_task``)
+    trust_remote_code: bool = False
 
     def __init__(self, config: TaskConfig):
         self.config = config
         self._provenance: dict[str, Any] = {}
+        self._id_column: str | None = None
+        self._id_column_known = False
+        self._check_definition()
         #: ``(spec, options)`` per metric of the task file, resolved now so that an unknown
         #: metric or option fails before any data or model is loaded
         self.metrics: list[tuple[MetricSpec, dict[str, Any]]] = []
@@ -55,12 +64,40 @@ class Task:
                 spec = metric_spec(name)
             except UnknownNameError as exc:
                 raise UnknownNameError(f"{where}, field 'metrics': {exc}") from None
-            options = dict(config.metric_options.get(name) or {})
+            options = config.metric_options.get(name) or {}
+            if not isinstance(options, Mapping):
+                raise DataError(f"expected a mapping of options, got {type(options).__name__} {options!r}",
+                                source=config.where(f"metric_options.{name}"), field=f"metric_options.{name}")
+            options = dict(options)
             try:
                 spec.check_options(options, where)
             except ValueError as exc:
                 raise DataError(str(exc), field=f"metric_options.{name}") from None
             self.metrics.append((spec, options))
+
+    def _check_definition(self) -> None:
+        """What the task file alone can get wrong for this family: a ``columns:`` key the family
+        never reads, a prompt placeholder it never fills."""
+        config = self.config
+        if self.fields is not None:
+            unknown = sorted(set(config.dataset.columns) - set(self.fields))
+            if unknown:
+                raise DataError(f"unknown field(s) {unknown}: a {self.family} task reads {list(self.fields)}",
+                                source=config.where("dataset.columns"), field="dataset.columns")
+        if self.prompt_fields is None:
+            return
+        prompts = [("prompt", config.prompt)] + [(f"prompt_overrides.{m}", p)
+                                                 for m, p in config.prompt_overrides.items()]
+        for key, template in prompts:
+            if not template:
+                continue
+            used = [name.split(".")[0].split("[")[0] for name in _template_fields(template)]
+            unknown = [name for name in used if name not in self.prompt_fields]
+            if unknown:
+                allowed = ", ".join("{%s}" % f for f in self.prompt_fields)
+                raise DataError(f"placeholder {{{unknown[0]}}} is not filled by a {self.family} task (it fills "
+                                f"{allowed}); write a literal brace as {{{{ or }}}}", source=config.where(key),
+                                field=key)
 
     @property
     def name(self) -> str:
@@ -91,9 +128,43 @@ class Task:
                 return None
         return row.get(col)
 
+    def image(self, row: Mapping[str, Any], sid: str) -> ImageRef:
+        """The row's ``image`` field as an :class:`ImageRef` (a relative path is resolved against the
+        data file's folder or ``image_root``, ``row["__base_dir__"]``); a missing or unusable cell is a
+        :class:`DataError` naming the sample and the column."""
+        value = self.value(row, "image")
+        if value is None:
+            raise DataError("missing image", sample_id=sid, field=self.column("image"))
+        try:
+            return to_image_ref(value, row.get("__base_dir__"))
+        except ValueError as exc:
+            raise DataError(str(exc), sample_id=sid, field=self.column("image")) from None
+
+    def check_columns(self, row: Mapping[str, Any]) -> None:
+        """Every column the task file maps must be in the data (``row`` is its first row: all rows of a
+        dataset share columns).  A missing one would fail every sample; it fails the load instead,
+        naming the task file, the field, the column and the columns the data has."""
+        present = set(row)
+        for field, col in self.config.dataset.columns.items():
+            needed = [n.split(".")[0].split("[")[0] for n in _template_fields(col)] if "{" in col else [col]
+            missing = [c for c in needed if c not in present]
+            if missing:
+                have = sorted(c for c in present if not c.startswith("__") or c in ("__key__", "__url__"))
+                raise DataError(f"column {missing[0]!r} is not in the data (its columns: {', '.join(have)})",
+                                source=self.config.where("dataset.columns"), field=f"dataset.columns.{field}")
+
     def load_samples(self, limit: int | None = None) -> list[Sample]:
-        """Load rows and convert them; a bad row becomes a Sample with ``error`` set (never dropped)."""
-        rows, self._provenance = load_rows(self.config.dataset)
+        """Load rows and convert them; a bad row becomes a Sample with ``error`` set (never dropped).
+
+        Whole-data problems fail the load with a :class:`DataError`: a mapped column the data
+        lacks (:meth:`check_columns`), a row without its id (:meth:`sample_id`), a duplicate id."""
+        ds = self.config.dataset
+        rows, self._provenance = load_rows(ds, trust_remote_code=self.trust_remote_code,
+                                           where=self.config.where("dataset.loader" if ds.loader else "dataset"))
+        self.check_columns(rows[0])
+        self._id_column_known = True
+        self._id_column = self.column("id") if "id" in ds.columns else next(
+            (c for c in ID_COLUMNS if c in rows[0]), None)
         if limit is not None:
             rows = rows[:limit]
         samples = []
@@ -108,11 +179,21 @@ class Task:
         return samples
 
     def sample_id(self, index: int, row: Mapping[str, Any]) -> str:
-        mapped = self.config.dataset.columns.get("id")
-        for col in ([mapped] if mapped else ["id", "image_id", "question_id"]):
-            if row.get(col) is not None:
-                return str(row[col])
-        return str(index)
+        """The row's id: its ``id`` field if the task maps one, else the first of ``id``, ``image_id``,
+        ``question_id`` that the data has (judged on its first row).  Only data with none of these
+        columns falls back to the row index (``"0"``, ``"1"``, ...).  A row lacking the id its data
+        has is a :class:`DataError` naming the row and the column (never silently numbered)."""
+        if "id" in self.config.dataset.columns:
+            col, value = self.column("id"), self.value(row, "id")
+        else:
+            col = self._id_column if self._id_column_known else next((c for c in ID_COLUMNS if c in row), None)
+            if col is None:
+                return str(index)
+            value = row.get(col)
+        if value is None or value == "":
+            raise DataError("the row has no id", source=f"task {self.name} ({self.config.source}), row {index}",
+                            field=col)
+        return str(value)
 
     def row_to_sample(self, index: int, row: Mapping[str, Any]) -> Sample:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -183,7 +264,7 @@ class Task:
             "metric_versions": {spec.name: spec.version for spec, _ in self.metrics},
             "scoring": dict(scoring or {}),
             "limit": limit,
+            **dict(extra or {}),  # run settings that change outputs only when set (a non-default pixel limit)
         }
         fp["hash"] = hashlib.sha256(json.dumps(fp, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return fp
-            **dict(extra or {}),  # run settings that change outputs only when set (a non-default pixel limit)

@@ -1,9 +1,10 @@
 """Captioning: one image in, one caption out, scored against reference captions.
 
 Columns (``columns:`` in the task file maps them to dataset columns):
-``id`` (falls back to the row index), ``image``, ``references`` (a list of
-strings, a single string, or a list of ``{"raw": ...}`` / ``{"caption": ...}``
-objects as in the Karpathy split files).
+``id`` (see :meth:`~mmbench.tasks.base.Task.sample_id`), ``image``, ``references`` (a
+list of strings, a single string, or a list of ``{"raw": ...}`` / ``{"caption": ...}``
+objects as in the Karpathy split files).  An empty reference string is a sample error.
+The prompt is plain text (no placeholders).
 
 Scoring: failed samples (undecodable image, model error) are scored as an empty
 caption, so the sample set (and CIDEr-D's document frequencies) never depends on
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from mmbench.tasks.data import to_image_ref
 from mmbench.errors import DataError
 from mmbench.tasks.base import Task
 from mmbench.types import Sample
@@ -23,35 +23,31 @@ from mmbench.types import Sample
 
 def _as_references(value: Any) -> list[str]:
     if isinstance(value, str):
-        return [value]
+        value = [value]
     if isinstance(value, (list, tuple)):
         out = []
         for i, item in enumerate(value):
-            if isinstance(item, str):
-                out.append(item)
-            elif isinstance(item, dict) and isinstance(item.get("raw", item.get("caption")), str):
-                out.append(item.get("raw", item.get("caption")))
-            else:
+            if isinstance(item, dict) and isinstance(item.get("raw", item.get("caption")), str):
+                item = item.get("raw", item.get("caption"))
+            if not isinstance(item, str):
                 raise ValueError(f"reference {i} is {type(item).__name__}, not a string")
+            if not item.strip():
+                raise ValueError(f"reference {i} is an empty string")
+            out.append(item)
         return out
     raise ValueError(f"expected a list of strings, got {type(value).__name__}")
 
 
 class CaptioningTask(Task):
     family = "captioning"
+    fields = ("id", "image", "references")
 
     def row_to_sample(self, index: int, row: Mapping[str, Any]) -> Sample:
         sid = self.sample_id(index, row)
-        img_col, ref_col = self.column("image"), self.column("references")
-        base_dir = row.get("__base_dir__")
+        ref_col = self.column("references")
         try:
-            image_value, ref_value = self.value(row, "image"), self.value(row, "references")
-            if image_value is None:
-                raise DataError("missing image", sample_id=sid, field=img_col)
-            try:
-                image = to_image_ref(image_value, base_dir)
-            except ValueError as exc:
-                raise DataError(str(exc), sample_id=sid, field=img_col) from None
+            image = self.image(row, sid)
+            ref_value = self.value(row, "references")
             if ref_value is None:
                 raise DataError("missing references", sample_id=sid, field=ref_col)
             try:

@@ -2,12 +2,18 @@
 
 Sources, in the order a task file may name them:
 
-* ``loader: "module:function"`` - a function returning a list of dict rows (used
-  for data that ships inside PyPI packages, such as easy-VQA);
+* ``loader: <name>`` - a registered dataset loader (:mod:`mmbench.tasks.loaders`), a
+  function returning a list of dict rows (used for data that ships inside PyPI
+  packages, such as easy-VQA); an import string only with ``trust_remote_code``;
 * ``path: json|parquet|csv|imagefolder`` with ``data_files`` (relative to the
   task file) - local files;
 * ``path: <hub id>`` with a pinned ``revision`` - a hub dataset, read from the
   local cache when ``HF_HUB_OFFLINE=1``.
+
+Local JSON/JSONL/CSV files are checked here before ``datasets`` reads them (see
+:func:`check_local_files`): its errors lose the file and line of a bad record
+(``DatasetGenerationError: An error occurred while generating the dataset``,
+``StopIteration`` for a glob matching nothing), ours name them.
 
 Image columns are kept undecoded (``datasets.Image(decode=False)``) and turned into
 :class:`~mmbench.types.ImageRef`, so decoding happens per sample, lazily.
@@ -15,15 +21,22 @@ Image columns are kept undecoded (``datasets.Image(decode=False)``) and turned i
 
 from __future__ import annotations
 
+import glob
+import gzip
 import hashlib
+import json
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from mmbench.errors import DataError, MMBenchError
-from mmbench.registry import import_string
+from mmbench.io import MAX_LINE_CHARS
 from mmbench.tasks.config import DatasetConfig
+from mmbench.tasks.loaders import loader_module, resolve_loader
 from mmbench.types import ImageRef
+
+#: the columns a row's id is read from when the task maps none (first one the data has)
+ID_COLUMNS = ("id", "image_id", "question_id")
 
 _LOCAL_BUILDERS = {"json", "parquet", "csv", "imagefolder", "arrow", "text", "webdataset"}
 
@@ -45,12 +58,25 @@ def _resolve_data_files(data_files: Any, base_dir: str | None) -> Any:
                     field="data_files")
 
 
-def load_rows(cfg: DatasetConfig) -> tuple[list[dict], dict[str, Any]]:
-    """Return ``(rows, provenance)``; provenance goes into the task fingerprint."""
+def load_rows(cfg: DatasetConfig, *, trust_remote_code: bool = False,
+              where: str | None = None) -> tuple[list[dict], dict[str, Any]]:
+    """Return ``(rows, provenance)``; provenance goes into the task fingerprint.
+
+    ``cfg.loader`` must be a registered dataset loader unless ``trust_remote_code``
+    (see :mod:`mmbench.tasks.loaders`); ``where`` (``file:line``) locates the task file's
+    dataset in error messages.  No rows at all is an error."""
+    where = where or cfg.source or ""
     if cfg.loader:
-        fn = import_string(cfg.loader)
-        rows = list(fn(split=cfg.split, **dict(cfg.loader_kwargs)))
-        module = cfg.loader.split(":")[0].split(".")[0]
+        fn = resolve_loader(cfg.loader, trust_remote_code=trust_remote_code, where=where)
+        try:
+            rows = list(fn(split=cfg.split, **dict(cfg.loader_kwargs)))
+        except (TypeError, ValueError, KeyError, OSError) as exc:
+            if isinstance(exc, DataError):
+                raise
+            raise DataError(f"loader {cfg.loader!r} (split {cfg.split!r}, loader_kwargs "
+                            f"{dict(cfg.loader_kwargs)}) failed: {type(exc).__name__}: {exc}",
+                            source=where, field="dataset.loader") from None
+        module = loader_module(cfg.loader)
         prov: dict[str, Any] = {"loader": cfg.loader, "split": cfg.split}
         try:
             from importlib import metadata
@@ -62,7 +88,13 @@ def load_rows(cfg: DatasetConfig) -> tuple[list[dict], dict[str, Any]]:
             pass
     else:
         rows, prov = _load_with_datasets(cfg)
+    if not rows:
+        raise DataError(f"the dataset has no rows (split {cfg.split!r})", source=where, field="dataset")
+    n_rows = len(rows)
     rows = _apply_filter(rows, cfg.filter)
+    if not rows:
+        raise DataError(f"filter {dict(cfg.filter)} matches none of the {n_rows} rows", source=where,
+                        field="dataset.filter")
     if cfg.image_root:
         root = os.path.expandvars(os.path.expanduser(cfg.image_root))
         if "$" in root or not os.path.isdir(root):
@@ -87,6 +119,7 @@ def _load_with_datasets(cfg: DatasetConfig) -> tuple[list[dict], dict[str, Any]]
     if local:
         if data_files is None:
             raise DataError(f"a local `{path}` dataset needs data_files", field="data_files")
+        check_local_files(path, data_files, cfg.columns)
         kwargs["data_files"] = data_files
         prov["data_files_sha256"] = _hash_files(data_files)
     else:
@@ -103,6 +136,10 @@ def _load_with_datasets(cfg: DatasetConfig) -> tuple[list[dict], dict[str, Any]]
     except FileNotFoundError as exc:
         raise DataError(f"dataset files not found: {exc}", source=path) from None
     except Exception as exc:  # datasets raises many types for offline/missing data
+        if local:
+            cause = exc.__cause__ or exc.__context__ or exc
+            raise DataError(f"cannot read the `{path}` data: {type(cause).__name__}: {cause}",
+                            source=", ".join(_local_paths(data_files))) from None
         offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1"
         hint = (" It is not in the local cache and the hub is offline (HF_HUB_OFFLINE=1): download it once "
                 "on a connected machine with the same revision, or point the task at local files."
@@ -124,6 +161,128 @@ def _load_with_datasets(cfg: DatasetConfig) -> tuple[list[dict], dict[str, Any]]
             for r in rows:
                 r["__base_dir__"] = str(Path(first).parent)
     return rows, prov
+
+
+def _local_paths(data_files: Any) -> list[str]:
+    """The path patterns of ``data_files`` (a path, a list, or a mapping split -> either)."""
+    if isinstance(data_files, str):
+        return [data_files]
+    if isinstance(data_files, list):
+        return list(data_files)
+    if isinstance(data_files, dict):
+        return [p for v in data_files.values() for p in _local_paths(v)]
+    return []
+
+
+def check_local_files(builder: str, data_files: Any, columns: Any = None) -> list[str]:
+    """Check local data files before ``datasets`` reads them; return the files.
+
+    Every pattern must match a file (a glob matching nothing is an error, as is a missing
+    file); no file may be empty.  JSON Lines (``.jsonl``, or a ``.json`` file whose lines
+    are each an object) is read line by line: a malformed line, a line that is not an
+    object, non-UTF-8 text, or a row without its id is a :class:`DataError` naming
+    ``file:line``.  A JSON file holding one document must parse.  CSV must be UTF-8 text.
+
+    The id column is the task's ``columns: {id: ...}`` if it is a plain column, else the
+    first of :data:`ID_COLUMNS` that the first row has; data with none of them is numbered
+    by row index instead (see :meth:`mmbench.tasks.base.Task.sample_id`).
+
+    Why by hand: ``datasets`` reports a bad JSON line as ``DatasetGenerationError: An error
+    occurred while generating the dataset`` and a glob matching nothing as ``StopIteration``,
+    without the file or the line.
+    """
+    files: list[str] = []
+    for pattern in _local_paths(data_files):
+        if glob.has_magic(pattern):
+            matched = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+            if not matched:
+                raise DataError("no file matches this pattern", source=pattern, field="data_files")
+            files.extend(matched)
+        elif not os.path.isfile(pattern):
+            raise DataError("data file not found", source=pattern, field="data_files")
+        else:
+            files.append(pattern)
+    columns = dict(columns or {})
+    mapped_id = columns.get("id")
+    for file in files:
+        if os.path.getsize(file) == 0:
+            raise DataError("the data file is empty", source=file)
+        name = file[:-3] if file.endswith(".gz") else file
+        if builder == "json":
+            _check_json_file(file, mapped_id if mapped_id and "{" not in mapped_id else None,
+                             lines=name.endswith((".jsonl", ".ndjson")))
+        elif builder in ("csv", "text"):
+            if not any(line.strip() for _, line in _lines(file)):
+                raise DataError("the data file is empty (only blank lines)", source=file)
+    return files
+
+
+def _lines(file: str) -> Iterator[tuple[int, str]]:
+    """``(line_number, text)`` of a (possibly gzipped) UTF-8 file, each line decoded on its own so
+    that a non-UTF-8 byte is reported on its exact line; a line is read at most
+    :data:`~mmbench.io.MAX_LINE_CHARS` bytes long."""
+    with (gzip.open(file, "rb") if file.endswith(".gz") else open(file, "rb")) as fh:
+        lineno = 0
+        while True:
+            raw = fh.readline(MAX_LINE_CHARS + 1)
+            if not raw:
+                return
+            lineno += 1
+            if len(raw) > MAX_LINE_CHARS:
+                raise DataError(f"line is longer than {MAX_LINE_CHARS:,} bytes; not read", source=f"{file}:{lineno}")
+            try:
+                yield lineno, raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start + 1} of the line)",
+                                source=f"{file}:{lineno}") from None
+
+
+def _json_lines(file: str) -> Iterator[tuple[int, Any]]:
+    for lineno, line in _lines(file):
+        if line.strip():
+            try:
+                yield lineno, json.loads(line.rstrip("\r\n"))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"invalid JSON ({exc.msg} at column {exc.colno})", source=f"{file}:{lineno}") \
+                    from None
+
+
+def _check_json_file(file: str, id_column: str | None, *, lines: bool) -> None:
+    records: Iterator[tuple[int | None, Any]]
+    first = next((line.strip() for _, line in _lines(file) if line.strip()), "")
+    if not first:
+        raise DataError("the data file is empty (only blank lines)", source=file)
+    one_document = first.startswith("[") and not lines
+    if not one_document and not lines:
+        try:
+            json.loads(first)
+        except json.JSONDecodeError:
+            one_document = True  # a pretty-printed object spanning lines, not JSON Lines
+    if one_document:
+        text = "".join(line for _, line in _lines(file))
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"invalid JSON ({exc.msg} at column {exc.colno})", source=f"{file}:{exc.lineno}") \
+                from None
+        if not isinstance(doc, list):
+            return  # an object of columns, or rows under a field: left to datasets
+        if not doc:
+            raise DataError("the data file is empty (an empty JSON list)", source=file)
+        records = ((None, r) for r in doc)
+    else:
+        records = _json_lines(file)
+    id_col = id_column
+    for n, (lineno, record) in enumerate(records):
+        where = f"{file}:{lineno}" if lineno is not None else f"{file}, record {n}"
+        if not isinstance(record, dict):
+            raise DataError(f"expected a JSON object per row, got {type(record).__name__}", source=where)
+        if n == 0:  # a mapped column the data lacks altogether is reported by Task.load_samples
+            id_col = (id_col if id_col in record else None) if id_col else next(
+                (c for c in ID_COLUMNS if c in record), None)
+        if id_col is not None and record.get(id_col) is None:
+            raise DataError(f"the row has no id (the task's id column is {id_col!r})", source=where,
+                            field=id_col)
 
 
 def _hash_files(data_files: Any) -> str:

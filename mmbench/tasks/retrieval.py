@@ -31,7 +31,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from mmbench.tasks.data import to_image_ref
 from mmbench.errors import DataError, MMBenchError
 from mmbench.io import atomic_write_json
 from mmbench.metrics.retrieval import stack_embeddings
@@ -43,6 +42,7 @@ METRIC = "retrieval-recall"
 
 def _captions(value: Any) -> list[str]:
     if isinstance(value, str):
+        # one newline-separated text (CLIP_benchmark shards): an empty text is an image without captions
         return [line.strip() for line in value.split("\n") if line.strip()]
     if isinstance(value, (list, tuple)):
         for j, item in enumerate(value):
@@ -57,6 +57,8 @@ def _captions(value: Any) -> list[str]:
 class RetrievalTask(Task):
     family = "retrieval"
     needs = "embed"
+    fields = ("id", "image", "captions", "group")
+    prompt_fields = ("caption",)
 
     def __init__(self, config: Any):
         super().__init__(config)
@@ -68,13 +70,7 @@ class RetrievalTask(Task):
     def row_to_sample(self, index: int, row: Mapping[str, Any]) -> Sample:
         sid = self.sample_id(index, row)
         try:
-            image_value = self.value(row, "image")
-            if image_value is None:
-                raise DataError("missing image", sample_id=sid, field=self.column("image"))
-            try:
-                image = to_image_ref(image_value, row.get("__base_dir__"))
-            except ValueError as exc:
-                raise DataError(str(exc), sample_id=sid, field=self.column("image")) from None
+            image = self.image(row, sid)
             raw = self.value(row, "captions")
             try:
                 captions = [] if raw is None else _captions(raw)

@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
-from mmbench.tasks.data import to_image_ref
 from mmbench.errors import DataError
 from mmbench.metrics.spec import Output
 from mmbench.tasks.base import Task
@@ -28,7 +27,7 @@ DEFAULT_PROMPT = "{question}\nAnswer the question using a single word or phrase.
 
 def _as_answers(value: Any) -> list[str]:
     if isinstance(value, str):
-        return [value]
+        value = [value]
     if isinstance(value, (list, tuple)):
         out = []
         for i, item in enumerate(value):
@@ -36,6 +35,8 @@ def _as_answers(value: Any) -> list[str]:
                 item = item.get("answer")
             if not isinstance(item, str):
                 raise ValueError(f"answer {i} is {type(item).__name__}, not a string")
+            if not item.strip():
+                raise ValueError(f"answer {i} is an empty string")
             out.append(item)
         return out
     raise ValueError(f"expected a list of answers, got {type(value).__name__}")
@@ -47,18 +48,14 @@ class VQATask(Task):
     extra_outputs = (Output("unanswered", higher_is_better=False, aggregation="count", per_sample=False),)
     #: ``metric_options: {answers_per_question: 10}``: rows with another count are data errors
     family_options = ("answers_per_question",)
+    fields = ("id", "image", "question", "answers", "answer_type", "question_type", "choices", "group",
+              "phrasing", "image_id")
+    prompt_fields = ("question", "options")
 
     def row_to_sample(self, index: int, row: Mapping[str, Any]) -> Sample:
         sid = self.sample_id(index, row)
-        base_dir = row.get("__base_dir__")
         try:
-            image_value = self.value(row, "image")
-            if image_value is None:
-                raise DataError("missing image", sample_id=sid, field=self.column("image"))
-            try:
-                image = to_image_ref(image_value, base_dir)
-            except ValueError as exc:
-                raise DataError(str(exc), sample_id=sid, field=self.column("image")) from None
+            image = self.image(row, sid)
             question = self.value(row, "question")
             if not isinstance(question, str) or not question.strip():
                 raise DataError("missing or empty question", sample_id=sid, field=self.column("question"))
