@@ -12,7 +12,6 @@ the sample: a CLIPScore computed over a silently shrunk set would not be compara
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
 
 from mmbench.errors import DataError, MMBenchError
 from mmbench.metrics.clipscore import PAPER_SCORER, clipscore_metric

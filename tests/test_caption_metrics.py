@@ -22,7 +22,7 @@ FAKECAP = DATA / "reference" / "coco_fakecap_val2014"
 NAMES = {"BLEU-1": "Bleu_1", "BLEU-2": "Bleu_2", "BLEU-3": "Bleu_3", "BLEU-4": "Bleu_4", "METEOR": "METEOR",
          "ROUGE-L": "ROUGE_L", "CIDEr-D": "CIDEr"}
 TOL = 1e-6
-needs_java = pytest.mark.skipif(not ptb.java_status()[0], reason=f"no Java: {ptb.java_status()[1]}")
+_no_java = pytest.mark.skipif(not ptb.java_status()[0], reason=f"no Java: {ptb.java_status()[1]}")
 
 
 def _fakecap() -> tuple[list[str], list[list[str]], dict]:
@@ -62,7 +62,8 @@ def test_cases_python_tokenizer(case):
     assert len(values.per_sample) == len(case["predictions"])
 
 
-@needs_java
+@_no_java
+@pytest.mark.java
 def test_cases_java_tokenizer():
     for case in CASES:
         values = score_captions(case["predictions"], case["references"], tokenizer="ptb-java", meteor=False)
@@ -94,7 +95,9 @@ def test_fakecap_1000_images():
     assert not values.warnings
 
 
-@needs_java
+@_no_java
+@pytest.mark.java
+@pytest.mark.slow
 def test_meteor_jar_matches_pycocoevalcap(meteor_jvm):
     """Every stored case plus the 1000 fakecap images."""
     preds, refs, expected = _fakecap()
@@ -112,7 +115,8 @@ def test_meteor_jar_matches_pycocoevalcap(meteor_jvm):
             assert abs(sum(per_image) / len(per_image) - corpus) > 1e-4
 
 
-@needs_java
+@_no_java
+@pytest.mark.java
 def test_score_captions_with_java_everything(meteor_jvm):
     case = next(c for c in CASES if c["name"] == "punctuation_heavy")
     values = score_captions(case["predictions"], case["references"], tokenizer="ptb-java")

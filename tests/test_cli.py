@@ -97,6 +97,7 @@ def test_python_module_entry_point(tmp_path):
     assert proc.returncode == 0 and "coco-caption" in proc.stdout
 
 
+@pytest.mark.slow
 def test_default_run_evaluates_each_reference_model_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     result = runner.invoke(app, ["eval", "--limit", "24", "--output", str(tmp_path / "default")])

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.fixtures import tiny_models
 from tests.helpers import make_caption_task
 
@@ -13,6 +15,9 @@ def _eval(args, env, launcher):
     proc = subprocess.run([*launcher, "-m", "mmbench", "eval", *args], env=env, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
 
 def test_two_processes_equal_one(tmp_path):

@@ -301,6 +301,7 @@ def test_subset_and_generation_groups(tmp_path):
     assert "subset: --limit 1" in text and "not comparable with other subsets" in text
 
 
+@pytest.mark.slow
 def test_two_prompts_make_two_groups(runs, tmp_path):
     out = tmp_path / "lb"
     board = build_leaderboard([runs / "captioner", runs / "echo", runs / "captioner_alt"], out, n_boot=200)
@@ -336,6 +337,7 @@ def test_markdown_escaping():
     assert md_escape("*x* _y_ [l](u)\nz") == "\\*x\\* \\_y\\_ \\[l\\]\\(u\\) z"
 
 
+@pytest.mark.slow
 def test_hostile_names_escaped_everywhere(runs, tmp_path):
     out = tmp_path / "lb"
     build_leaderboard([runs / "captioner", runs / "evil"], out, n_boot=200)

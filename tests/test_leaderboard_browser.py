@@ -21,8 +21,9 @@ DRIVER = shutil.which("chromedriver")
 
 if os.environ.get("CI") == "true" and not (CHROMIUM and DRIVER):  # .ci/run installs them: never skip silently
     raise RuntimeError("CI must run the browser test: chromium/chromedriver are missing (see .ci/run)")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
-                                reason="needs chromium and chromedriver (apt-get install chromium chromium-driver)")
+pytestmark = [pytest.mark.skipif(not (CHROMIUM and DRIVER),
+                                 reason="needs chromium and chromedriver (apt-get install chromium chromium-driver)"),
+              pytest.mark.browser, pytest.mark.slow]
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",

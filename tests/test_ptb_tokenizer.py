@@ -19,7 +19,9 @@ from mmbench.metrics.java import JavaUnavailableError
 DATA = Path(__file__).parent / "data"
 CORPUS = json.loads((DATA / "captioning" / "ptb_corpus.json").read_text(encoding="utf-8"))
 FAKECAP = DATA / "reference" / "coco_fakecap_val2014"
-needs_java = pytest.mark.skipif(not ptb.java_status()[0], reason=f"no Java: {ptb.java_status()[1]}")
+_no_java = pytest.mark.skipif(not ptb.java_status()[0], reason=f"no Java: {ptb.java_status()[1]}")
+#: skip without Java, and mark `java` (pytest -m "not java" leaves out the jar tests)
+needs_java = [_no_java, pytest.mark.java]
 
 
 def _fakecap_official() -> tuple[list[str], list[str]]:
@@ -124,7 +126,8 @@ def test_line_breaks_do_not_shift_captions(backend):
     assert len(out) == len(broken) and out[1] == "next one" and out[-1] == "last"
 
 
-@needs_java
+@_no_java
+@pytest.mark.java
 def test_java_backend_matches_stored_jar_output():
     texts = CORPUS["texts"][:1500]
     assert ptb.tokenize_captions(texts, backend="java") == CORPUS["official"][:1500]

@@ -26,6 +26,7 @@ def _cmd(tasks, out, cache_dir, *extra):
             *extra]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume(tmp_path):
     tasks = make_caption_task(tmp_path, metric="example-length", n=N)
     cache_dir, log = tmp_path / "cache", tmp_path / "computed.log"

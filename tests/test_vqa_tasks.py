@@ -1,9 +1,8 @@
-"""VQA tasks: hub task definitions on local fixtures of the same schema, tiny VQA models end to end,
-and prompt snapshots (a change of prompt must show up as a diff of tests/data/prompt_snapshots.json)."""
+"""VQA tasks: hub task definitions on local fixtures of the same schema, tiny VQA models end to end
+(prompt snapshots are in tests/test_prompt_snapshots.py)."""
 
 import io
 import json
-import os
 import textwrap
 from pathlib import Path
 
@@ -12,14 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmbench.catalog import TASKS, build_task, builtin_task_dir, include_tasks
+from mmbench.catalog import build_task, builtin_task_dir, include_tasks
 from mmbench.runner import evaluate
-from mmbench.types import EmbedRequest, ImageRef, Sample
 from tests.fixtures import tiny_models
 from tests.helpers import read_jsonl
-
-SNAPSHOTS = Path(__file__).parent / "data" / "prompt_snapshots.json"
-
 
 def _png(seed: int) -> bytes:
     buf = io.BytesIO()
@@ -107,33 +102,6 @@ def test_tiny_vqa_models_batched(tmp_path, kind):
     assert res["model"]["fingerprint"]["adapter"] == ("hf-vqa" if kind in ("blip_vqa", "vilt") else "hf-vlm")
     if kind == "vilt":
         assert set(runs[4]) <= {"black", "2", "no", "yes", "food", "tennis"}
-
-
-def _snapshot_sample() -> Sample:
-    return Sample(id="q1", images=(ImageRef(path="x.png"),), text="What color is the shape?",
-                  references=("red",) * 10)
-
-
-def test_prompt_snapshots():
-    """Render each built-in VQA/caption task's prompt for a fixed sample; compare with the stored snapshot.
-    Set MMBENCH_UPDATE_SNAPSHOTS=1 to rewrite the file after an intended change (and review the diff)."""
-    rendered = {}
-    for name in TASKS.names():
-        entry = TASKS.entry(name)
-        if not entry.source.startswith("builtin"):
-            continue
-        task = build_task(name)
-        reqs = task.build_requests(_snapshot_sample(), "snapshot-model")
-        if isinstance(reqs[0], EmbedRequest):  # retrieval: the texts that are embedded
-            rendered[name] = {"embed": [r.text if r.text is not None else "<image>" for r in reqs[:3]]}
-            continue
-        req = reqs[0]
-        rendered[name] = {"prompt": req.prompt, "question": req.question,
-                          "generation": task.config.generation.as_dict()}
-    if os.environ.get("MMBENCH_UPDATE_SNAPSHOTS") == "1":
-        SNAPSHOTS.write_text(json.dumps(rendered, indent=2, sort_keys=True) + "\n")
-    stored = json.loads(SNAPSHOTS.read_text())
-    assert rendered == stored
 
 
 def test_multiple_choice_task_counts_unparseable(tmp_path):

@@ -20,6 +20,7 @@ from mmbench.results import RunResult, TaskResult
 from mmbench.runner.config import EvalConfig, default_output_dir
 from mmbench.runner.inference import check_batch_invariance, run_inference
 from mmbench.runner.plan import plan_requests
+from mmbench.runner.preflight import preflight
 from mmbench.runner.provenance import environment, reset_peak_memory, torch_threads, torch_threads_set
 from mmbench.runner.scoring import score_and_write
 from mmbench.tasks.base import Task
@@ -69,6 +70,7 @@ def _evaluate(cfg: EvalConfig, progress: ProgressFactory) -> tuple[RunResult, in
     for path in cfg.include:
         include_tasks(path)
     tasks: list[Task] = [build_task(name) for name in cfg.tasks]  # fail on a bad name before loading a model
+    preflight(tasks, cfg)  # unknown --model-arg keys, a model that cannot serve a task: before any weights load
     out_dir = Path(cfg.output or default_output_dir(cfg.model))
     _seed_everything(cfg.seed)
 
