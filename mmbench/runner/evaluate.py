@@ -69,7 +69,8 @@ def evaluate_default_suite(config: EvalConfig | None = None, *, progress: Progre
 def _evaluate(cfg: EvalConfig, progress: ProgressFactory) -> tuple[RunResult, int]:
     for path in cfg.include:
         include_tasks(path)
-    tasks: list[Task] = [build_task(name) for name in cfg.tasks]  # fail on a bad name before loading a model
+    # fail on a bad name or task file before loading a model; task files name registered loaders unless trusted
+    tasks: list[Task] = [build_task(name, trust_remote_code=cfg.trust_remote_code) for name in cfg.tasks]
     preflight(tasks, cfg)  # unknown --model-arg keys, a model that cannot serve a task: before any weights load
     out_dir = Path(cfg.output or default_output_dir(cfg.model))
     _seed_everything(cfg.seed)
