@@ -410,7 +410,7 @@ def score_consistency_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print {CLIPScore, RefCLIPScore} as numbers.")] = False,
 ) -> None:
     """CLIPScore and RefCLIPScore (Hessel et al. 2021, as jmhessel/clipscore) of captions or prompt/image pairs."""
-    from mmbench.consistency import score_consistency_files
+    from mmbench.scoring import score_consistency_files
 
     values = score_consistency_files(predictions=predictions, images=images, task=task, pairs=pairs,
                                      scorer=scorer, references=not no_references, device=device)

@@ -50,7 +50,7 @@ def _images_for(ids: list[str], images: str | None, task: str | None) -> dict[st
     if path.is_dir():
         return {sid: _image_from_dir(path, sid) for sid in ids}
     from mmbench.io import read_jsonl
-    from mmbench.scoring import _line_id
+    from mmbench.scoring.readers import _line_id
 
     table: dict[str, ImageRef] = {}
     for lineno, obj in read_jsonl(path):
@@ -105,7 +105,7 @@ def score_consistency_files(*, predictions: str | Path | None = None, images: st
         return MetricValues(values.corpus, values.per_sample, {"RefCLIPScore": "prompt/image pairs have no references"},
                             values.backend, values.warnings)
 
-    from mmbench.scoring import read_predictions
+    from mmbench.scoring.readers import read_predictions
 
     preds = read_predictions(predictions)
     ids = list(preds)
