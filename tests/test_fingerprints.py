@@ -75,3 +75,18 @@ def test_the_clipscore_scorer_hash_does_not_depend_on_the_install_path(tmp_path)
     # and a model found under two names with no content hash keeps its name in the hash
     a, b = load_model("example-echo"), load_model("example-echo")
     assert a.fingerprint()["hash"] == b.fingerprint()["hash"] and "name" in a.fingerprint()
+
+
+def test_local_data_globs_hash_contents_not_locations(tmp_path):
+    from mmbench.catalog import build_task, include_tasks
+
+    digests = []
+    for where in ("first", "second/deeper"):
+        tasks = make_caption_task(tmp_path / where, metric="example-length", n=2, name=f"glob_{len(digests)}")
+        yaml = tasks / f"glob_{len(digests)}.yaml"
+        yaml.write_text(yaml.read_text().replace("data_files: ../data/test.jsonl", "data_files: ../data/*.jsonl"))
+        include_tasks(tasks)
+        task = build_task(f"glob_{len(digests)}")
+        task.load_samples()
+        digests.append(task.provenance["data_files_sha256"])
+    assert digests[0] == digests[1]

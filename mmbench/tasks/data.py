@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from mmbench.errors import DataError, MMBenchError
+from mmbench.hashing import hash_files
 from mmbench.io import MAX_LINE_CHARS
 from mmbench.tasks.config import DatasetConfig
 from mmbench.tasks.loaders import loader_module, resolve_loader
@@ -119,9 +120,9 @@ def _load_with_datasets(cfg: DatasetConfig) -> tuple[list[dict], dict[str, Any]]
     if local:
         if data_files is None:
             raise DataError(f"a local `{path}` dataset needs data_files", field="data_files")
-        check_local_files(path, data_files, cfg.columns)
+        check_local_files(path, data_files, cfg.columns, unique_ids=not cfg.filter)
         kwargs["data_files"] = data_files
-        prov["data_files_sha256"] = _hash_files(data_files)
+        prov["data_files_sha256"] = _hash_files(data_files, cfg.base_dir)
     else:
         if not cfg.revision:
             raise DataError(f"hub dataset {path!r} must pin a `revision` (a commit sha) so results are "
@@ -174,14 +175,19 @@ def _local_paths(data_files: Any) -> list[str]:
     return []
 
 
-def check_local_files(builder: str, data_files: Any, columns: Any = None) -> list[str]:
+def check_local_files(builder: str, data_files: Any, columns: Any = None, *,
+                      unique_ids: bool = True) -> list[str]:
     """Check local data files before ``datasets`` reads them; return the files.
 
     Every pattern must match a file (a glob matching nothing is an error, as is a missing
     file); no file may be empty.  JSON Lines (``.jsonl``, or a ``.json`` file whose lines
     are each an object) is read line by line: a malformed line, a line that is not an
-    object, non-UTF-8 text, or a row without its id is a :class:`DataError` naming
-    ``file:line``.  A JSON file holding one document must parse.  CSV must be UTF-8 text.
+    object, non-UTF-8 text, a row without its id, or (with ``unique_ids``) an id that an
+    earlier row of the same file has is a :class:`DataError` naming ``file:line``.  Ids are
+    compared within a file (the files of several splits may reuse ids); a task that
+    ``filter:``s its rows passes ``unique_ids=False`` (rows it drops may share ids), and
+    :meth:`mmbench.tasks.base.Task.load_samples` still refuses duplicates among the rows it
+    keeps.  A JSON file holding one document must parse.  CSV must be UTF-8 text.
 
     The id column is the task's ``columns: {id: ...}`` if it is a plain column, else the
     first of :data:`ID_COLUMNS` that the first row has; data with none of them is numbered
@@ -210,7 +216,7 @@ def check_local_files(builder: str, data_files: Any, columns: Any = None) -> lis
         name = file[:-3] if file.endswith(".gz") else file
         if builder == "json":
             _check_json_file(file, mapped_id if mapped_id and "{" not in mapped_id else None,
-                             lines=name.endswith((".jsonl", ".ndjson")))
+                             lines=name.endswith((".jsonl", ".ndjson")), unique_ids=unique_ids)
         elif builder in ("csv", "text"):
             if not any(line.strip() for _, line in _lines(file)):
                 raise DataError("the data file is empty (only blank lines)", source=file)
@@ -247,7 +253,7 @@ def _json_lines(file: str) -> Iterator[tuple[int, Any]]:
                     from None
 
 
-def _check_json_file(file: str, id_column: str | None, *, lines: bool) -> None:
+def _check_json_file(file: str, id_column: str | None, *, lines: bool, unique_ids: bool = True) -> None:
     records: Iterator[tuple[int | None, Any]]
     first = next((line.strip() for _, line in _lines(file) if line.strip()), "")
     if not first:
@@ -273,6 +279,7 @@ def _check_json_file(file: str, id_column: str | None, *, lines: bool) -> None:
     else:
         records = _json_lines(file)
     id_col = id_column
+    seen: dict[str, str] = {}  # sample id (as Task.sample_id spells it) -> where it first appeared
     for n, (lineno, record) in enumerate(records):
         where = f"{file}:{lineno}" if lineno is not None else f"{file}, record {n}"
         if not isinstance(record, dict):
@@ -283,27 +290,32 @@ def _check_json_file(file: str, id_column: str | None, *, lines: bool) -> None:
         if id_col is not None and record.get(id_col) is None:
             raise DataError(f"the row has no id (the task's id column is {id_col!r})", source=where,
                             field=id_col)
+        if id_col is not None and unique_ids:
+            sid = str(record[id_col])
+            if sid in seen:
+                raise DataError(f"duplicate sample id (first at {seen[sid]})", source=where, sample_id=sid,
+                                field=id_col)
+            seen[sid] = f"line {lineno}" if lineno is not None else f"record {n}"
 
 
-def _hash_files(data_files: Any) -> str:
-    paths: list[str] = []
+def _hash_files(data_files: Any, base_dir: str | None = None) -> str:
+    """One digest of a task's local data files: each file's bytes under its name relative to the
+    task file's folder (globs expanded), so the same data in another folder has the same digest."""
+    patterns: list[str] = []
     if isinstance(data_files, str):
-        paths = [data_files]
+        patterns = [data_files]
     elif isinstance(data_files, list):
-        paths = list(data_files)
+        patterns = list(data_files)
     elif isinstance(data_files, dict):
         for v in data_files.values():
-            paths.extend([v] if isinstance(v, str) else v)
-    h = hashlib.sha256()
-    for p in sorted(paths):
-        fp = Path(p)
-        if fp.is_file():
-            with fp.open("rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
-        else:
-            h.update(p.encode())
-    return h.hexdigest()[:16]
+            patterns.extend([v] if isinstance(v, str) else v)
+    files = []
+    for pattern in patterns:
+        for path in sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]:
+            if Path(path).is_file():
+                name = os.path.relpath(path, base_dir) if base_dir else Path(path).name
+                files.append((name, path))
+    return hash_files(files)[:16]
 
 
 def _apply_filter(rows: list[dict], flt: Any) -> list[dict]:
