@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -97,10 +98,17 @@ def test_python_module_entry_point(tmp_path):
     assert proc.returncode == 0 and "coco-caption" in proc.stdout
 
 
+PUBLISHED = Path(__file__).resolve().parent.parent / "leaderboards" / "easy-vqa" / "runs"
+
+
 @pytest.mark.slow
-def test_default_run_evaluates_each_reference_model_offline(tmp_path, monkeypatch):
+def test_default_run_evaluates_each_reference_model_offline_and_joins_the_published_board(tmp_path, monkeypatch):
+    """The README's first command, from another folder: each reference model works, and each task lands
+    in the published easy-VQA board's group (same fingerprint: nothing depends on where files sit) with
+    the published numbers."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    result = runner.invoke(app, ["eval", "--limit", "24", "--output", str(tmp_path / "default")])
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["eval", "--output", "default"])
     assert result.exit_code == 0, result.output
     cap = json.loads((tmp_path / "default" / "easyvqa-captioner" / "results.json").read_text())
     vqa = json.loads((tmp_path / "default" / "easyvqa-vilt" / "results.json").read_text())
@@ -111,6 +119,13 @@ def test_default_run_evaluates_each_reference_model_offline(tmp_path, monkeypatc
     assert cap["tasks"]["easyvqa_caption"]["metrics"]["CLIPScore"] > 2.0  # and scores the captioner's captions
     assert cap["tasks"]["easyvqa_caption"]["metric_backends"]["CLIPScore"]["scorer"] == "easyvqa-clip"
     assert all(t in result.output for t in ("easyvqa_caption", "easyvqa_vqa", "easyvqa_retrieval"))
+    for model, ours in (("easyvqa-captioner", cap), ("easyvqa-vilt", vqa), ("easyvqa-clip", clip)):
+        published = json.loads((PUBLISHED / model / "results.json").read_text())
+        for task, entry in ours["tasks"].items():
+            board = published["tasks"][task]
+            assert entry["fingerprint"]["hash"] == board["fingerprint"]["hash"], (model, task)
+            assert entry["metrics"] == pytest.approx(board["metrics"], rel=1e-9, abs=1e-9), (model, task)
+        assert ours["model"]["fingerprint"]["hash"] == published["model"]["fingerprint"]["hash"]
 
 
 def test_model_without_tasks_is_an_error():
