@@ -54,25 +54,26 @@ class Task:
         #: ``(spec, options)`` per metric of the task file, resolved now so that an unknown
         #: metric or option fails before any data or model is loaded
         self.metrics: list[tuple[MetricSpec, dict[str, Any]]] = []
-        where = f"task {config.name} ({config.source})"
         stray = sorted(set(config.metric_options) - set(config.metrics) - set(self.family_options))
         if stray:
             raise DataError(f"metric_options for metric(s) {stray} that the task does not list in metrics: "
-                            f"{list(config.metrics)}", source=where, field="metric_options")
+                            f"{list(config.metrics)}", source=config.where("metric_options"),
+                            field="metric_options")
         for name in config.metrics:
             try:
                 spec = metric_spec(name)
             except UnknownNameError as exc:
-                raise UnknownNameError(f"{where}, field 'metrics': {exc}") from None
+                raise UnknownNameError(f"{config.where('metrics')}, field 'metrics': {exc}") from None
             options = config.metric_options.get(name) or {}
             if not isinstance(options, Mapping):
                 raise DataError(f"expected a mapping of options, got {type(options).__name__} {options!r}",
                                 source=config.where(f"metric_options.{name}"), field=f"metric_options.{name}")
             options = dict(options)
+            key = f"metric_options.{name}"
             try:
-                spec.check_options(options, where)
+                spec.check_options(options, f"{config.where(key)}, field {key!r}")
             except ValueError as exc:
-                raise DataError(str(exc), field=f"metric_options.{name}") from None
+                raise DataError(str(exc)) from None
             self.metrics.append((spec, options))
 
     def _check_definition(self) -> None:

@@ -326,8 +326,9 @@ def parse_task_config(data: Mapping[str, Any], source: str) -> TaskConfig:
     locations = dict(data.pop(_LOCATIONS, None) or {})
     check = _Checker(source, locations)
     unknown = set(data) - _TOP_LEVEL_KEYS
-    if unknown:
-        raise DataError(f"unknown keys {sorted(unknown)}; allowed: {sorted(_TOP_LEVEL_KEYS)}", source=source)
+    if unknown:  # named at the first one's line; YAML keys may be numbers, so sorted as text
+        first = next(str(key) for key in data if key in unknown)
+        raise check.fail(first, f"unknown keys {sorted(map(str, unknown))}; allowed: {sorted(_TOP_LEVEL_KEYS)}")
     for required in ("name", "dataset"):
         if required not in data:
             raise DataError("missing required key", source=source, field=required)
