@@ -11,8 +11,8 @@ the exact behaviour a user gets:
 One table per kind of input (images, data files, task YAML, score inputs, results files, CLI
 options, concurrent runs).  A case is a name, a function that writes its input into its own
 folder and returns the command line, the exit status and the fragments the error must hold.
-The models are instant (``example-echo`` captions every image with its size;
-``easyvqa-majority`` answers "yes"), so no weights load.  Shared inputs are built once per module.
+The model is instant (the example plugin's ``example-echo`` captions every image with its size),
+so no weights load.  Shared inputs (good images and rows, the image run) are built once per module.
 """
 
 from __future__ import annotations
