@@ -229,12 +229,12 @@ def eval_command(
     Exit status: 0 when every task scored at least one sample; 1 when some task's samples all
     failed (everything computed is still written); 2 for a usage or input error; 130 when
     interrupted (finished batches are in the prediction cache: the same command resumes)."""
-    from mmbench.runner import EvalConfig, evaluate, evaluate_default_suite, task_names
+    from mmbench.runner import EvalConfig, evaluate, evaluate_default_suite
 
     default_run = model is None and tasks is None
     if not default_run and (model is None or tasks is None):
         raise MMBenchError("pass both --model and --tasks (or neither, for the default run)")
-    cfg = EvalConfig(model=model or "", tasks=task_names(tasks or ""), adapter=adapter, batch_size=batch_size,
+    cfg = EvalConfig(model=model or "", tasks=[tasks] if tasks is not None else [], adapter=adapter, batch_size=batch_size,
                      device=device, dtype=dtype, limit=limit, seed=seed, output=output, include=include or [],
                      on_error=on_error, tokenizer=tokenizer, trust_remote_code=trust_remote_code,
                      cache=cache, cache_dir=cache_dir, check_batch_invariance=check_batch_invariance, compile=compile,

@@ -437,7 +437,7 @@ CLI_CASES = [
     Case("limit_zero", _options("--limit", "0", *OUT), 2,
          ("error: --limit must be a whole number of at least 1, not 0",)),
     Case("tasks_comma", _options(*OUT, tasks=","), 2,
-         ("error: --tasks names no task ([]): give one or more comma-separated task names",)),
+         ("error: --tasks ',' names no task: give one or more comma-separated task names",)),
     Case("batch_size_zero", _options("--batch-size", "0", *OUT), 2, ("error: --batch-size must be at least 1",)),
     Case("batch_size_text", _options("--batch-size", "x", *OUT), 2,
          ("error: --batch-size must be a whole number or 'auto', not 'x'",)),

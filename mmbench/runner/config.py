@@ -79,7 +79,8 @@ class EvalConfig:
             raise MMBenchError(f"--tokenizer must be one of {', '.join(TOKENIZERS)}, not {self.tokenizer!r}")
         tasks = task_names(self.tasks)
         if not tasks:
-            raise MMBenchError(f"--tasks names no task ({self.tasks!r}): give one or more comma-separated task "
+            given = self.tasks if isinstance(self.tasks, str) else ",".join(self.tasks)
+            raise MMBenchError(f"--tasks {given!r} names no task: give one or more comma-separated task "
                                "names (`mmbench list tasks`)")
         if len(set(tasks)) != len(tasks):
             dup = next(t for t in tasks if tasks.count(t) > 1)
