@@ -33,30 +33,48 @@ class Kind(str, Enum):
     loaders = "loaders"
 
 
-def _print_values(values: Any, title: str, *, as_json: bool, digits: int = 4, with_backend: bool = False,
-                  json_keys: tuple[str, ...] | None = None) -> None:
-    """What every ``mmbench score`` command prints: unavailable metrics (with reasons) and warnings
-    on stderr, then the corpus values as one JSON object (``json_keys`` only, if given) or a table
-    (ranks with 2 decimals)."""
-    for metric, reason in values.unavailable.items():
-        console.print(f"[dim]{metric} unavailable: {escape(reason)}[/]", highlight=False, soft_wrap=True)
-    for warning in values.warnings:
-        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
-    if as_json:
-        corpus = dict(values.corpus) if json_keys is None else {k: values.corpus[k] for k in json_keys}
-        sys.stdout.write(json.dumps(corpus) + "\n")
-        return
-    table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    if with_backend:
-        table.add_column("backend", style="dim")
-    for metric, value in values.corpus.items():
-        cells = [metric, f"{value:.2f}" if metric.endswith("_rank") else f"{value:.{digits}f}"]
+def print_task(task: Any, title: str, *, caption: str | None = None, table: bool = True, digits: int = 4,
+               rank_digits: int = 2, with_backend: bool = False) -> None:
+    """How a :class:`~mmbench.results.TaskResult` is shown, by ``mmbench eval`` and every
+    ``mmbench score`` command: a table on stdout of metric and value (``digits`` decimals,
+    ``*_rank`` keys ``rank_digits``; with ``with_backend`` how each was computed), then the
+    unavailable metrics with their reasons (in the backend column, if there is one); then the
+    warnings on stderr.  Without ``table`` (``--json``, whose object goes to stdout alone) the
+    unavailable metrics go to stderr too."""
+    if table:
+        grid = Table(title=title, title_justify="left", caption=caption)
+        grid.add_column("metric")
+        grid.add_column("value", justify="right")
         if with_backend:
-            cells.append(", ".join(f"{k}={v}" for k, v in values.backend.get(metric, {}).items()))
-        table.add_row(*cells)
-    out.print(table)
+            grid.add_column("backend", style="dim")
+        for metric, value in task.metrics.items():
+            cells = [metric, f"{value:.{rank_digits if metric.endswith('_rank') else digits}f}"]
+            if with_backend:
+                cells.append(", ".join(f"{k}={v}" for k, v in task.metric_backends.get(metric, {}).items()))
+            grid.add_row(*cells)
+        for metric, reason in task.metrics_unavailable.items():  # the reason where it has room
+            grid.add_row(metric, *(["[dim]unavailable[/]", f"[dim]{escape(reason)}[/]"] if with_backend
+                                   else [f"[dim]unavailable: {escape(reason)}[/]"]))
+        out.print(grid)
+    else:
+        for metric, reason in task.metrics_unavailable.items():
+            console.print(f"[dim]{metric} unavailable: {escape(reason)}[/]", highlight=False, soft_wrap=True)
+    for warning in task.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+
+
+def _print_scored(values: Any, title: str, *, metrics: list[str], family: str, as_json: bool,
+                  json_keys: tuple[str, ...] | None = None, **table_format: Any) -> None:
+    """What every ``mmbench score`` command prints: the values (``MetricValues`` of the metrics
+    named ``metrics``) as a :class:`~mmbench.results.TaskResult` through :func:`print_task`, or
+    with ``as_json`` its metrics (``json_keys`` only, if given) as one JSON object on stdout."""
+    from mmbench.results import TaskResult
+
+    task = TaskResult.from_values(values, metrics=metrics, family=family)
+    print_task(task, title, table=not as_json, **table_format)
+    if as_json:
+        corpus = task.metrics if json_keys is None else {k: task.metrics[k] for k in json_keys}
+        sys.stdout.write(json.dumps(corpus) + "\n")
 
 
 def _parse_model_args(items: list[str]) -> dict[str, Any]:
@@ -147,22 +165,13 @@ def print_results(results: Any, *, debug: bool = False) -> None:
     for note in run.notes:
         console.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)
     for name, task in run.tasks.items():
-        table = Table(title=f"{name}  ·  {run.model_name}", title_justify="left")
-        table.add_column("metric")
-        table.add_column("value", justify="right")
-        for metric, value in task.metrics.items():
-            table.add_row(metric, f"{value:.4f}")
-        for metric, reason in task.metrics_unavailable.items():
-            table.add_row(metric, f"[dim]unavailable: {escape(reason)}[/]")
-        table.caption = (f"{task.n_samples} samples, {task.n_failed} failed, {task.n_cached} from cache · "
-                         f"{_speed(task)} · fingerprint {task.fingerprint_hash}")
-        out.print(table)
+        print_task(task, f"{name}  ·  {run.model_name}", rank_digits=4,
+                   caption=f"{task.n_samples} samples, {task.n_failed} failed, {task.n_cached} from cache · "
+                           f"{_speed(task)} · fingerprint {task.fingerprint_hash}")
         if task.batch_invariance is not None:
             inv = task.batch_invariance
             console.print(f"batch invariance: {inv['mismatches']} of {inv['n_checked']} outputs differ between "
                           f"batch size 1 and {inv['batch_size']}", highlight=False)
-        for warning in task.warnings:
-            console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
         for failure in task.failures[:5]:
             console.print(f"[red]failed[/] {escape(failure['id'])}: {escape(failure['error'])}", highlight=False,
                           soft_wrap=True)
@@ -338,7 +347,8 @@ def score_captioning_command(
     from mmbench.scoring import score_captioning
 
     values = score_captioning(predictions, references, tokenizer=tokenizer, meteor=False if no_meteor else None)
-    _print_values(values, "captioning", as_json=as_json, digits=6, with_backend=True)
+    _print_scored(values, "captioning", metrics=["coco-caption"], family="captioning", as_json=as_json, digits=6,
+                  with_backend=True)
 
 
 @command(score_app, "vqa")
@@ -366,11 +376,13 @@ def score_vqa_command(
     answer/question type, as fractions.
 
     A VQA sample is identified by question_id, else id (both present and different: an error)."""
-    from mmbench.scoring import score_vqa_files
+    from mmbench.scoring import VQA_METRICS, score_vqa_files
 
     values = score_vqa_files(predictions, references, questions=questions, metric=metric,
                              answers_per_question="auto" if answers_per_question is None else answers_per_question)
-    _print_values(values, "VQA", as_json=as_json)
+    # the metric score_vqa_files chose (--metric, else the one the file records), as its corpus keys say
+    computed = next((m for m, key in VQA_METRICS.items() if key in values.corpus), metric or "vqa-accuracy")
+    _print_scored(values, "VQA", metrics=[computed], family="vqa", as_json=as_json)
 
 
 @command(score_app, "retrieval")
@@ -390,7 +402,8 @@ def score_retrieval_command(
     from mmbench.scoring import RETRIEVAL_JSON_KEYS, score_retrieval_files
 
     values = score_retrieval_files(image_embeddings, text_embeddings, text_to_image, image_groups=image_groups)
-    _print_values(values, "retrieval", as_json=as_json, json_keys=RETRIEVAL_JSON_KEYS)
+    _print_scored(values, "retrieval", metrics=["retrieval-recall"], family="retrieval", as_json=as_json,
+                  json_keys=RETRIEVAL_JSON_KEYS)
 
 
 @command(score_app, "consistency")
@@ -414,7 +427,8 @@ def score_consistency_command(
 
     values = score_consistency_files(predictions=predictions, images=images, task=task, pairs=pairs,
                                      scorer=scorer, references=not no_references, device=device)
-    _print_values(values, f"consistency (scorer {escape(scorer)})", as_json=as_json)
+    _print_scored(values, f"consistency (scorer {escape(scorer)})", metrics=["clipscore"], family="consistency",
+                  as_json=as_json)
 
 
 def version_callback(value: bool) -> None:

@@ -46,10 +46,10 @@ import json
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from mmbench.errors import DataError
-from mmbench.types import SampleRecord
+from mmbench.types import MetricValues, SampleRecord
 
 SCHEMA_VERSION = 2
 READABLE_SCHEMAS = (1, 2)
@@ -283,6 +283,32 @@ class TaskResult:
                    batch_invariance=t.get("batch_invariance"), predictions=pred, failures_file=failures_file,
                    artifacts=[c.str_(a, f"{w}.artifacts", max_chars=1000)
                               for a in c.list_(t.get("artifacts"), f"{w}.artifacts", optional=True)])
+
+    @classmethod
+    def from_values(cls, values: MetricValues, *, metrics: Sequence[str], family: str) -> "TaskResult":
+        """The result of scoring files without a run (``mmbench score``): ``values`` as computed
+        by the registered metrics named ``metrics``, whose specs give each corpus key's
+        direction and the primary key (:func:`~mmbench.metrics.dispatch.describe_outputs`),
+        with the outputs a task family adds itself (VQA's ``unanswered``) when ``family`` is a
+        registered one.  No run, so no fingerprint; ``n_samples`` is the number of per-sample
+        scores.  A key no spec declares is kept, never ranked, with a warning, as in a run.
+
+        >>> r = TaskResult.from_values(MetricValues({"accuracy": 0.5, "unanswered": 1.0}),
+        ...                            metrics=["vqa-accuracy"], family="vqa")
+        >>> r.primary_metric, r.higher_is_better("unanswered")
+        ('accuracy', False)
+        """
+        from mmbench.catalog import FAMILIES
+        from mmbench.metrics.dispatch import describe_outputs
+        from mmbench.metrics.registry import metric_spec
+
+        extra = getattr(FAMILIES.get(family), "extra_outputs", ()) if family in FAMILIES else ()
+        info, primary, notes = describe_outputs([metric_spec(n) for n in metrics], list(values.corpus), extra,
+                                                owner=family)
+        return cls(family=family, fingerprint={}, n_samples=len(values.per_sample), metrics=dict(values.corpus),
+                   metrics_unavailable=dict(values.unavailable),
+                   metric_backends={k: dict(v) for k, v in values.backend.items()}, metric_info=info,
+                   primary_metric=primary, warnings=[*values.warnings, *notes])
 
 
 def _schema1_metric_info(fingerprint: dict, family: str,
