@@ -237,8 +237,8 @@ def align(predictions: dict[str, tuple[str | None, str]], references: dict[str, 
                         sample_id=unknown[0])
     missing = [k for k in references if k not in predictions]
     if missing and not subset:
-        raise DataError(f"{len(missing)} reference id(s) have no prediction (first: {missing[0]!r}); scoring a "
-                        "subset would change corpus metrics such as CIDEr-D", source=str(pred_path),
+        raise DataError(f"{len(missing)} reference id(s) have no prediction (first: {missing[0]!r}); a score "
+                        "over a subset is not comparable with one over the whole set", source=str(pred_path),
                         sample_id=missing[0])
     return [k for k in references if k in predictions]
 
