@@ -328,6 +328,42 @@ def validate_command(
     console.print(f"{len(reports)} task(s) ok", highlight=False)
 
 
+@command(app, "compare")
+def compare_command(
+    base: Annotated[str, typer.Argument(help="The base run: a run folder or its results.json.")],
+    candidates: Annotated[list[str], typer.Argument(help="One or more candidate runs (folders or results.json).")],
+    out_dir: Annotated[Optional[str], typer.Option("--out", help="Write compare.json, compare.md and compare.html "
+                                                                 "here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as one JSON object on stdout "
+                                                         "(docs/compare.md) instead of tables.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap and permutation resamples.")] = 0,
+    n_boot: Annotated[int, typer.Option(help="Resamples for the intervals and the permutation tests.")] = 2000,
+    flip_threshold: Annotated[float, typer.Option(
+        help="A graded per-sample score above this counts as right, for flips (0/1 scores: 1 is right).")] = 0.0,
+    max_items: Annotated[int, typer.Option(help="Flipped items listed per direction and task (counts are "
+                                                "always complete).")] = 200,
+    task_data: Annotated[bool, typer.Option(help="Rebuild the tasks' samples for questions and image thumbnails "
+                                                 "of flipped items.")] = True,
+) -> None:
+    """Compare candidate runs with a base run: per task and metric the difference, a paired 95%
+    interval and a paired test (Holm-corrected), the items that flipped, and the cost.  Tasks
+    whose fingerprints differ are not compared (the output says what differs)."""
+    from mmbench.compare import compare_runs, write_report
+    from mmbench.compare.report import finite, json_view, print_terminal
+
+    result = compare_runs(base, candidates, seed=seed, n_boot=n_boot, flip_threshold=flip_threshold,
+                          max_items=max_items, task_data=task_data)
+    if out_dir is not None:
+        paths = write_report(result, out_dir)
+    if as_json:
+        sys.stdout.write(json.dumps(finite(json_view(result)), ensure_ascii=False, allow_nan=False) + "\n")
+    else:
+        print_terminal(result, out)
+    if out_dir is not None:
+        console.print(f"wrote {paths['markdown']}, {paths['json']}, {paths['html']}", highlight=False,
+                      soft_wrap=True)
+
+
 @command(score_app, "captioning")
 def score_captioning_command(
     predictions: Annotated[str, typer.Option(
