@@ -190,8 +190,15 @@ def to_markdown(result: dict[str, Any], *, max_flips: int = 20) -> str:
 
 # ------------------------------------------------------------------ terminal
 
+#: short test names for narrow terminals (Markdown, HTML and JSON keep the full ones)
+_TERMINAL_TEST = {"mcnemar-exact": "McNemar", "sign-flip": "sign-flip", "randomization-bleu": "random.",
+                  "none (count or diagnostic)": "- (count)", "none (corpus statistic)": "- (corpus)",
+                  "none (no per-sample values)": "- (no data)"}
+
+
 def print_terminal(result: dict[str, Any], console: Any) -> None:
     """Tables on ``console`` (a rich Console): per candidate, per task, metrics, flips, refusals, cost."""
+    from rich import box
     from rich.markup import escape
     from rich.table import Table
 
@@ -200,11 +207,15 @@ def print_terminal(result: dict[str, Any], console: Any) -> None:
         if entry["relation"]:
             console.print(escape(entry["relation"]), style="cyan")
         for task, t in entry["tasks"].items():
-            grid = Table(title=escape(f"{task} (n = {t['n']})"), title_justify="left")
+            grid = Table(title=escape(f"{task} (n = {t['n']})"), title_justify="left", box=box.SIMPLE_HEAD,
+                         pad_edge=False)
             for i, h in enumerate(METRIC_HEADER):
-                grid.add_column(h, justify="left" if i in (0, 5, 8) else "right")
+                grid.add_column(h, justify="left" if i in (0, 5, 8) else "right", no_wrap=i == 0)
             for m, r in t["metrics"].items():
                 cells = [escape(c) for c in metric_cells(m, r)]
+                cells[5] = escape(_TERMINAL_TEST.get(r["test"] or "", r["test"] or "-"))
+                if r.get("n_resamples"):
+                    cells[5] += f" ({r['n_resamples']})"
                 style = {"better": "green", "worse": "red"}.get(r["verdict"] or "")
                 if style:
                     cells[-1] = f"[{style}]{cells[-1]}[/]"
@@ -215,7 +226,7 @@ def print_terminal(result: dict[str, Any], console: Any) -> None:
             console.print("  " + escape(flip_summary(t)), highlight=False)
         for task, r in entry["refused"].items():
             console.print(f"[yellow]not compared[/] {escape(task)}: {escape('; '.join(r['reasons']))}", highlight=False)
-        cost = Table(title="cost", title_justify="left")
+        cost = Table(title="cost", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
         for i, h in enumerate(COST_HEADER):
             cost.add_column(h, justify="left" if i == 0 else "right")
         for row in cost_rows(entry["cost"]):
