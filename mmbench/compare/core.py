@@ -90,10 +90,8 @@ def compare_pair(base: RunResult, cand: RunResult, *, seed: int, n_boot: int, th
         flips = find_flips(tb, pair, threshold=threshold, max_items=max_items) if pair else {
             "metric": None, "rule": "no predictions", "to_correct": 0, "to_wrong": 0,
             "items": {"to_correct": [], "to_wrong": []}, "truncated": False, "by_category": {}}
-        for run_name, t in (("base", tb), ("candidate", tc)):
-            if t.limit is not None:
-                notes.append(f"evaluated on a subset (--limit {t.limit})")
-                break
+        if tb.limit is not None:  # equal fingerprints: equal limits
+            notes.append(f"evaluated on a subset (--limit {tb.limit})")
         entry["tasks"][task] = {"metrics": metrics, "flipped_to_correct": flips["to_correct"],
                                 "flipped_to_wrong": flips["to_wrong"], "n": len(pair) if pair else None,
                                 "family": tb.family, "primary_metric": tb.primary_metric,
