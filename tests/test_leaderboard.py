@@ -233,11 +233,17 @@ def test_board_ties_and_ranks(tmp_path):
     assert "=" in to_markdown(board)
 
 
-def test_corpus_metric_interval_is_marked(tmp_path):
-    fake_run(tmp_path, "m", [0.1, 0.2, 0.3, 0.4], metric="BLEU-4", value=0.9)
-    cell = make_board([tmp_path], n_boot=200)["tasks"][0]["groups"][0]["rows"][0]["metrics"]["BLEU-4"]
-    assert cell["ci_of"] == "per-sample mean" and cell["sample_mean"] == pytest.approx(0.25)
-    assert cell["ci"][0] <= 0.25 <= cell["ci"][1]
+def test_value_that_is_not_the_mean_of_its_scores_gets_no_interval(tmp_path):
+    """An interval of the per-sample mean need not contain the value (METEOR showed 0.8214 [0.9921, 0.9987]):
+    a value that its per-sample scores do not average to gets no interval, and the cell says why."""
+    fake_run(tmp_path / "a", "m", [0.1, 0.2, 0.3, 0.4], metric="CIDEr-D", value=0.9)  # a "mean" metric
+    cell = make_board([tmp_path / "a"], n_boot=200)["tasks"][0]["groups"][0]["rows"][0]["metrics"]["CIDEr-D"]
+    assert cell["ci"] is None and cell["ci_of"] is None and cell["sample_mean"] == pytest.approx(0.25)
+    assert "not the reported value" in cell["ci_note"]
+    # a corpus metric (metric_info aggregation "corpus") without a corpus-resampling method: none either
+    fake_run(tmp_path / "b", "m", [0.1, 0.2, 0.3, 0.4], metric="METEOR", value=0.25)
+    cell = make_board([tmp_path / "b"], n_boot=200)["tasks"][0]["groups"][0]["rows"][0]["metrics"]["METEOR"]
+    assert cell["ci"] is None and "corpus metric" in cell["ci_note"]
 
 
 def test_image_ids_from_meta_are_units(tmp_path):
@@ -385,7 +391,7 @@ def test_cli_build_and_show(tmp_path):
                                              "--n-boot", "200"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "lb").iterdir()) == ["README.md", "index.html", "leaderboard.csv",
-                                                                   "leaderboard.json"]
+                                                                   "leaderboard.json", "samples"]
     result = runner.invoke(leaderboard_app, ["show", str(tmp_path / "runs"), "--n-boot", "200"])
     assert result.exit_code == 0 and "m1" in result.output
     (tmp_path / "bad.json").write_text("{")
@@ -451,7 +457,7 @@ def test_reported_bleu_that_does_not_match_the_predictions_keeps_the_marked_inte
     preds = [" ".join(rng.choice(words, 6)) for _ in range(30)]
     board = make_board([_caption_run(tmp_path, preds, refs, tamper=0.01)], n_boot=200)
     cells = board["tasks"][0]["groups"][0]["rows"][0]["metrics"]
-    assert cells["BLEU-4"]["ci_of"] == "per-sample mean" and cells["BLEU-2"]["ci_of"] == "value"
+    assert cells["BLEU-4"]["ci"] is None and cells["BLEU-2"]["ci_of"] == "value"
 
 
 def test_mixed_library_versions_are_noted(tmp_path):

@@ -1,10 +1,13 @@
 """Leaderboards: results files in, comparable tables out.
 
 ``build_leaderboard(paths, out_dir)`` writes ``README.md``, ``leaderboard.csv``,
-``leaderboard.json`` and a self-contained ``index.html``; ``show_leaderboard(paths)``
-returns the same tables for the terminal.  Modules: :mod:`.load` (read and validate),
-:mod:`.stats` (bootstrap), :mod:`.tables` (grouping, ranking, Markdown/CSV/JSON),
-:mod:`.html` (the page).  See docs/leaderboards.md.
+``leaderboard.json``, ``index.html`` and the per-sample files its sample browser loads
+(``samples/``, ``thumbs/``); ``show_leaderboard(paths)`` returns the same tables for the
+terminal.  Modules: :mod:`.load` (read and validate), :mod:`.stats` (bootstrap),
+:mod:`.tables` (grouping, ranking, Markdown/CSV/JSON), :mod:`.format` (number formats),
+:mod:`.summary` (across tasks), :mod:`.charts` (SVG), :mod:`.samples` (sample files),
+:mod:`.html` (the page), :mod:`.hub` (Hugging Face Hub files and upload).
+See docs/leaderboards.md.
 """
 
 from __future__ import annotations
@@ -30,22 +33,32 @@ def make_board(paths: Iterable[str | Path], *, seed: int = 0, n_boot: int = 1000
 
 
 def build_leaderboard(paths: Iterable[str | Path], out_dir: str | Path, *, seed: int = 0, n_boot: int = 1000,
-                      skip_invalid: bool = False) -> dict[str, Any]:
-    """Write README.md, leaderboard.csv, leaderboard.json and index.html to ``out_dir``; return the board.
+                      skip_invalid: bool = False, samples: bool = True, thumbnails: bool = True) -> dict[str, Any]:
+    """Write README.md, leaderboard.csv, leaderboard.json and index.html to ``out_dir``, with the
+    sample browser's files (``samples/``, and ``thumbs/`` when the tasks' images can be found)
+    unless ``samples`` is False; return the board.
 
     Every input file is validated first; an invalid one raises ``DataError`` naming it
     (or, with ``skip_invalid``, is listed under "Rejected files") before anything is written.
     """
+    import shutil
+
     from mmbench.io import atomic_write_json, atomic_write_text
     from mmbench.leaderboard.html import to_html
+    from mmbench.leaderboard.samples import write_samples
     from mmbench.leaderboard.tables import to_csv, to_json_obj, to_markdown
 
     board = make_board(paths, seed=seed, n_boot=n_boot, skip_invalid=skip_invalid)
     out = Path(out_dir)
+    index = None
+    if samples:
+        if (out / "samples").is_dir():  # the build owns this folder: no chunk of an earlier board stays
+            shutil.rmtree(out / "samples")
+        index = write_samples(board, out, thumbnails=thumbnails)
     atomic_write_text(out / "README.md", to_markdown(board))
     atomic_write_text(out / "leaderboard.csv", to_csv(board))
     atomic_write_json(out / "leaderboard.json", to_json_obj(board))
-    atomic_write_text(out / "index.html", to_html(board))
+    atomic_write_text(out / "index.html", to_html(board, index))
     return board
 
 

@@ -7,13 +7,18 @@ the terminal) renders the same board, a plain JSON-able dict::
      "tasks": [{"task", "family", "primary_metric",
                 "groups": [{"index", "fingerprint_hash", "subset_limit", "notes": [...],
                             "metrics": [...], "higher_is_better": {metric: bool | None}, "has_gpu": bool,
-                            "rows": [{"rank", "rank_label", "tie_with_previous", "model", "run",
-                                      "results", "n_samples", "n_failed", "samples_per_s",
-                                      "peak_rss_mb", "peak_gpu_mb", "n_parameters", "warnings",
-                                      "metrics": {m: {"value", "ci", "ci_of", "sample_mean"}}}]}]}]}
+                            "categories": {prefix: [metric, ...]},
+                            "rows": [{"rank", "rank_label", "tie_with_previous", "ranked", "unranked_reason",
+                                      "model", "run", "results", "n_samples", "n_failed", "n_ok",
+                                      "n_cached", "n_computed", "samples_per_s", "throughput",
+                                      "peak_rss_mb", "peak_gpu_mb", "n_parameters", "warnings", "flags",
+                                      "metrics": {m: {"value", "ci", "ci_of", "ci_note", "sample_mean"}}}]}]}]}
 
 Rows of one task are grouped by ``fingerprint.hash``; rows of different groups are never
 ranked together, and each group's notes say what differs from the task's other groups.
+A row is ranked only when it has the primary metric, the metric has a recorded direction,
+and at least one of its samples succeeded; every other row is listed below the ranked
+ones with ``rank`` None and the reason.  Runs with failed samples carry a flag.
 """
 
 from __future__ import annotations
@@ -26,12 +31,14 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from mmbench.leaderboard.format import column_format, params_format
 from mmbench.leaderboard.load import load_caption_pairs, load_sample_scores
 from mmbench.results import RunResult, TaskResult
 from mmbench.leaderboard.stats import (align, bootstrap_mean_ci, bootstrap_statistic_ci, is_tie,
                                        paired_difference_ci, stable_key)
 
-CI_MARK = "†"  # the interval is of the mean of per-sample scores, not of the corpus value
+#: category breakdowns the board charts: ``<prefix>/<category>`` keys (VQA answer types, phrasings)
+CATEGORY_PREFIXES = ("accuracy", "exact_match")
 
 
 # ------------------------------------------------------------------ fingerprint differences
@@ -123,6 +130,65 @@ def build_board(runs: list[RunResult], *, seed: int = 0, n_boot: int = 1000, lev
     return board
 
 
+def _throughput(entry: TaskResult) -> tuple[str | None, list[str]]:
+    """How the row's samples/s was measured, and flags saying so when the cache served samples."""
+    cached, computed = entry.n_cached or 0, entry.n_computed
+    if entry.samples_per_s is None:
+        if cached:
+            return "cached", [f"served from the cache ({cached:,} of {entry.n_samples:,} samples): no throughput "
+                              "measured; the run that computed the predictions has it"]
+        return None, []
+    if cached:
+        done = computed if computed is not None else entry.n_samples - cached
+        return "partly cached", [f"partly cached: {cached:,} of {entry.n_samples:,} samples came from the cache, "
+                                 f"samples/s is of the {done:,} computed"]
+    return "measured", []
+
+
+def _categories(metrics: list[str]) -> dict[str, list[str]]:
+    """``prefix -> [prefix/category, ...]`` for the category breakdowns among ``metrics``."""
+    out: dict[str, list[str]] = {}
+    for m in metrics:
+        prefix, sep, rest = m.partition("/")
+        if sep and rest and prefix in CATEGORY_PREFIXES:
+            out.setdefault(prefix, []).append(m)
+    return out
+
+
+def _interval(task: str, fp_hash: str, m: str, value: float, entry: TaskResult, per, exact: dict, *, seed: int,
+              n_boot: int, level: float) -> dict[str, Any]:
+    """A metric cell: its value and an interval of that value, or none and why.
+
+    Corpus metrics (``metric_info.aggregation == "corpus"``) get an interval only from a method
+    that resamples the corpus value itself (BLEU from summed n-gram counts); counts get none; a
+    mean metric gets the cluster bootstrap of its per-sample scores when they average to the
+    reported value (else none: the file's numbers disagree)."""
+    cell: dict[str, Any] = {"value": value, "ci": None, "ci_of": None, "ci_note": None, "sample_mean": None}
+    aggregation = (entry.metric_info.get(m) or {}).get("aggregation")
+    if m in exact:
+        cell.update(ci=list(exact[m]), ci_of="value")
+        return cell
+    if aggregation == "corpus":
+        cell["ci_note"] = "corpus metric: no method resamples its corpus value, so no interval"
+        return cell
+    if aggregation == "count":
+        cell["ci_note"] = "a count: no interval"
+        return cell
+    if per is None or np.all(np.isnan(per.scores[m])):
+        cell["ci_note"] = "no per-sample scores: no interval"
+        return cell
+    mean = float(np.nanmean(per.scores[m]))
+    cell["sample_mean"] = mean
+    if not math.isclose(mean, value, rel_tol=1e-6, abs_tol=1e-9):
+        cell["ci_note"] = f"the per-sample scores average to {mean:.6g}, not the reported value: no interval"
+        return cell
+    ci = bootstrap_mean_ci(per.scores[m], per.units, seed=seed, key=stable_key(task, fp_hash, m), n_boot=n_boot,
+                           level=level)
+    if ci is not None:
+        cell.update(ci=list(ci), ci_of="value")
+    return cell
+
+
 def _build_group(task: str, family: str, gi: int, fp_hash: str, members: list[tuple[RunResult, TaskResult]],
                  fps: list[dict], *, seed: int, n_boot: int, level: float) -> dict[str, Any]:
     metrics: list[str] = []
@@ -138,25 +204,24 @@ def _build_group(task: str, family: str, gi: int, fp_hash: str, members: list[tu
         samples.append(per)
         exact = _exact_corpus_cis(task, fp_hash, family, entry, predictions, seed=seed, n_boot=n_boot,
                                   level=level)
-        row_metrics = {}
-        for m, value in entry.metrics.items():
-            cell: dict[str, Any] = {"value": value, "ci": None, "ci_of": None, "sample_mean": None}
-            if m in exact:
-                cell.update(ci=list(exact[m]), ci_of="value")
-            elif per is not None and not np.all(np.isnan(per.scores[m])):
-                ci = bootstrap_mean_ci(per.scores[m], per.units, seed=seed, key=stable_key(task, fp_hash, m),
-                                       n_boot=n_boot, level=level)
-                mean = float(np.nanmean(per.scores[m]))
-                same = math.isclose(mean, value, rel_tol=1e-6, abs_tol=1e-9)
-                cell.update(ci=list(ci) if ci else None, ci_of="value" if same else "per-sample mean",
-                            sample_mean=mean)
-            row_metrics[m] = cell
+        row_metrics = {m: _interval(task, fp_hash, m, value, entry, per, exact, seed=seed, n_boot=n_boot,
+                                    level=level) for m, value in entry.metrics.items()}
+        n_ok = max(entry.n_samples - entry.n_failed, 0)
+        throughput, flags = _throughput(entry)
+        if entry.n_failed:
+            flags.insert(0, f"all {entry.n_samples:,} samples failed" if n_ok == 0 else
+                         f"{entry.n_failed:,} of {entry.n_samples:,} samples failed (scored as wrong)")
+        unranked = ("no successful samples" if n_ok == 0 else
+                    f"no {primary} value" if primary not in row_metrics else
+                    f"{primary} has no recorded direction" if directions.get(primary) is None else None)
         rows.append({"model": run.model_name, "run": run.run_id, "results": str(run.path), "n_samples": entry.n_samples,
-                     "n_failed": entry.n_failed, "samples_per_s": entry.samples_per_s,
+                     "n_failed": entry.n_failed, "n_ok": n_ok, "n_cached": entry.n_cached,
+                     "n_computed": entry.n_computed, "samples_per_s": entry.samples_per_s, "throughput": throughput,
                      "peak_rss_mb": entry.peak_rss_mb, "peak_gpu_mb": entry.peak_gpu_mb,
-                     "n_parameters": run.n_parameters, "warnings": list(entry.warnings), "metrics": row_metrics})
+                     "n_parameters": run.n_parameters, "warnings": list(entry.warnings), "flags": flags,
+                     "ranked": unranked is None, "unranked_reason": unranked, "metrics": row_metrics})
     sign = -1 if directions.get(primary) is False else 1
-    order = sorted(range(len(rows)), key=lambda i: (primary not in rows[i]["metrics"],
+    order = sorted(range(len(rows)), key=lambda i: (not rows[i]["ranked"], primary not in rows[i]["metrics"],
                                                     -sign * rows[i]["metrics"].get(primary, {"value": 0})["value"]))
     rows, samples = [rows[i] for i in order], [samples[i] for i in order]
     _rank(rows, samples, primary, key=stable_key(task, fp_hash, primary), seed=seed, n_boot=n_boot, level=level)
@@ -171,6 +236,10 @@ def _build_group(task: str, family: str, gi: int, fp_hash: str, members: list[tu
                          + ".")
     if any(s is None for s in samples):
         notes.append("Some runs have no predictions file: their intervals and ties are not computed.")
+    unranked_rows = [r for r in rows if not r["ranked"]]
+    if unranked_rows:
+        notes.append("Not ranked: " + "; ".join(f"{r['model']} ({r['unranked_reason']})" for r in unranked_rows)
+                     + ".")
     versions: dict[str, set[str]] = {}
     for run, _ in members:
         for lib, version in run.libraries:
@@ -182,7 +251,7 @@ def _build_group(task: str, family: str, gi: int, fp_hash: str, members: list[tu
                      + "): a model's outputs can change between versions, so check before reading a difference "
                        "as a model's.")
     return {"index": gi + 1, "fingerprint_hash": fp_hash, "subset_limit": limit, "primary_metric": primary,
-            "metrics": metrics, "higher_is_better": directions,
+            "metrics": metrics, "higher_is_better": directions, "categories": _categories(metrics),
             "has_gpu": any(r["peak_gpu_mb"] is not None for r in rows), "notes": notes,
             "rows": rows}
 
@@ -220,10 +289,15 @@ def _exact_corpus_cis(task: str, fp_hash: str, family: str, entry: TaskResult, p
 
 
 def _rank(rows: list[dict], samples: list, primary: str, *, key: int, seed: int, n_boot: int, level: float) -> None:
-    """Set rank (competition ranking: ties share the better rank), tie flags and labels in place."""
+    """Set rank (competition ranking: ties share the better rank), tie flags and labels in place.
+    ``rows`` come ranked first, best first; unranked rows get rank None and the label ``-``."""
     for i, row in enumerate(rows):
         tie = None
-        if i > 0 and primary in row["metrics"] and primary in rows[i - 1]["metrics"]:
+        prev = rows[i - 1] if i > 0 else None
+        if not row["ranked"]:
+            row.update(tie_with_previous=None, rank=None)
+            continue
+        if prev is not None and prev["ranked"]:
             a, b = samples[i - 1], samples[i]
             if a is not None and b is not None:
                 ia, ib = align(a.ids, b.ids)
@@ -232,11 +306,14 @@ def _rank(rows: list[dict], samples: list, primary: str, *, key: int, seed: int,
                                                 [a.units[j] for j in ia], seed=seed, key=key, n_boot=n_boot,
                                                 level=level)
                     tie = is_tie(diff)
-            if row["metrics"][primary]["value"] == rows[i - 1]["metrics"][primary]["value"]:
+            if row["metrics"][primary]["value"] == prev["metrics"][primary]["value"]:
                 tie = True
         row["tie_with_previous"] = tie
-        row["rank"] = rows[i - 1]["rank"] if tie else i + 1
+        row["rank"] = prev["rank"] if tie else i + 1
     for i, row in enumerate(rows):
+        if row["rank"] is None:
+            row["rank_label"] = "-"
+            continue
         tied = row["tie_with_previous"] or (i + 1 < len(rows) and rows[i + 1]["tie_with_previous"])
         row["rank_label"] = f"={row['rank']}" if tied else str(row["rank"])
 
@@ -244,30 +321,66 @@ def _rank(rows: list[dict], samples: list, primary: str, *, key: int, seed: int,
 # ------------------------------------------------------------------ formatting helpers
 
 def fmt_value(v: float | None) -> str:
-    if v is None:
-        return "-"
-    return f"{v:.4f}" if abs(v) < 1000 else f"{v:,.0f}"
+    """One value alone (notes, tooltips); table columns use :func:`columns` formats."""
+    return column_format([v])(v)
 
 
-def fmt_params(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f}{unit}"
-    return str(n)
+def columns(group: dict[str, Any]) -> list[dict[str, Any]]:
+    """The group's table columns, in order, each ``{"key", "label", "kind", "fmt", "first"}``.
+
+    ``kind`` is "rank", "model", "metric" (``key`` is the metric) or "extra" (``key`` is a row
+    field); ``fmt`` formats every value of the column alike; ``first`` is the order a first click
+    sorts by ("desc" or "asc": best first, from the recorded direction).  The primary metric
+    comes right after the model and the efficiency columns before the other metrics, so a
+    wide table shows what it ranks by and what it costs without scrolling."""
+    rows = group["rows"]
+    primary = group["primary_metric"]
+
+    def metric_col(m: str) -> dict[str, Any]:
+        vals = [v for r in rows if m in r["metrics"] for v in [r["metrics"][m]["value"], *(r["metrics"][m]["ci"] or [])]]
+        hib = group["higher_is_better"].get(m)
+        return {"key": m, "label": m, "kind": "metric", "fmt": column_format(vals), "higher_is_better": hib,
+                "first": "asc" if hib is False else "desc"}
+
+    def extra(key: str, label: str, fmt, first: str) -> dict[str, Any]:
+        return {"key": key, "label": label, "kind": "extra", "fmt": fmt, "higher_is_better": None, "first": first}
+
+    cols = [{"key": "rank", "label": "rank", "kind": "rank", "fmt": str, "higher_is_better": None, "first": "asc"},
+            {"key": "model", "label": "model", "kind": "model", "fmt": str, "higher_is_better": None, "first": "asc"}]
+    if primary in group["metrics"]:
+        cols.append(metric_col(primary))
+    cols.append(extra("n_failed", "failed", column_format([0]), "asc"))
+    cols.append(extra("samples_per_s", "samples/s", column_format([r["samples_per_s"] for r in rows], digits=1),
+                      "desc"))
+    cols.append(extra("peak_rss_mb", "peak RSS MB", column_format([], digits=0), "asc"))
+    if group["has_gpu"]:
+        cols.append(extra("peak_gpu_mb", "peak GPU MB", column_format([], digits=0), "asc"))
+    cols.append(extra("n_parameters", "params", params_format([r["n_parameters"] for r in rows]), "asc"))
+    cols.append(extra("n_samples", "n", column_format([0]), "desc"))
+    cols += [metric_col(m) for m in group["metrics"] if m != primary]
+    return cols
 
 
-def fmt_num(v: float | None, digits: int = 1) -> str:
-    return "-" if v is None else f"{v:,.{digits}f}"
+def model_label(group: dict[str, Any], row: dict[str, Any]) -> str:
+    """The model's name, with the run id when two rows of the group share it."""
+    names = [r["model"] for r in group["rows"]]
+    return row["model"] if names.count(row["model"]) == 1 else f"{row['model']} ({row['run']})"
+
+
+def extra_text(col: dict[str, Any], row: dict[str, Any]) -> str:
+    v = row[col["key"]]
+    if col["key"] == "samples_per_s" and v is None and row["throughput"] == "cached":
+        return "cached"
+    text = col["fmt"](v)
+    return text + "*" if col["key"] == "samples_per_s" and row["throughput"] == "partly cached" else text
 
 
 def best_values(group: dict[str, Any]) -> dict[str, float]:
-    """Metric -> the best value in the group (max, or min for lower-is-better metrics; none for
+    """Metric -> the best value among ranked rows (max, or min for lower-is-better metrics; none for
     counts and diagnostics, whose direction is null)."""
     best = {}
     for m in group["metrics"]:
-        vals = [r["metrics"][m]["value"] for r in group["rows"] if m in r["metrics"]]
+        vals = [r["metrics"][m]["value"] for r in group["rows"] if m in r["metrics"] and r["ranked"]]
         direction = group["higher_is_better"].get(m)
         if vals and direction is not None:
             best[m] = max(vals) if direction else min(vals)
@@ -276,32 +389,31 @@ def best_values(group: dict[str, Any]) -> dict[str, float]:
 
 def table_cells(group: dict[str, Any]) -> tuple[list[str], list[list[tuple[str, bool]]]]:
     """Header and rows of ``(text, is_best)`` cells, shared by Markdown and the terminal.  Text is raw
-    (unescaped): each renderer escapes for its own format."""
-    header = ["rank", "model", *group["metrics"], "n", "failed", "samples/s", "peak RSS MB"]
-    header += ["peak GPU MB"] if group["has_gpu"] else []
-    header += ["params"]
+    (unescaped): each renderer escapes for its own format.  Flags follow the model name."""
+    cols = columns(group)
     best = best_values(group)
-    names = [r["model"] for r in group["rows"]]
     out = []
     for r in group["rows"]:
-        model = r["model"] if names.count(r["model"]) == 1 else f"{r['model']} ({r['run']})"
-        cells = [(r["rank_label"], False), (model, False)]
-        for m in group["metrics"]:
-            cell = r["metrics"].get(m)
-            if cell is None:
-                cells.append(("-", False))
-                continue
-            text = fmt_value(cell["value"])
-            if cell["ci"]:
-                mark = CI_MARK if cell["ci_of"] == "per-sample mean" else ""
-                text += f" [{fmt_value(cell['ci'][0])}, {fmt_value(cell['ci'][1])}]{mark}"
-            cells.append((text, cell["value"] == best.get(m)))
-        cells += [(str(r["n_samples"]), False), (str(r["n_failed"]), False), (fmt_num(r["samples_per_s"], 2), False),
-                  (fmt_num(r["peak_rss_mb"]), False)]
-        cells += [(fmt_num(r["peak_gpu_mb"]), False)] if group["has_gpu"] else []
-        cells += [(fmt_params(r["n_parameters"]), False)]
+        cells = []
+        for col in cols:
+            if col["kind"] == "rank":
+                cells.append((r["rank_label"], False))
+            elif col["kind"] == "model":
+                flags = "".join(f" [{f}]" for f in r["flags"])
+                cells.append((model_label(group, r) + flags, False))
+            elif col["kind"] == "extra":
+                cells.append((extra_text(col, r), False))
+            else:
+                cell = r["metrics"].get(col["key"])
+                if cell is None:
+                    cells.append(("-", False))
+                    continue
+                text = col["fmt"](cell["value"])
+                if cell["ci"]:
+                    text += f" [{col['fmt'](cell['ci'][0])}, {col['fmt'](cell['ci'][1])}]"
+                cells.append((text, r["ranked"] and cell["value"] == best.get(col["key"])))
         out.append(cells)
-    return header, out
+    return [c["label"] for c in cols], out
 
 
 def group_title(task: dict[str, Any], group: dict[str, Any]) -> str:
@@ -338,8 +450,9 @@ def to_markdown(board: dict[str, Any]) -> str:
     lines = ["# Leaderboard", "",
              f"Generated by `mmbench leaderboard build`. Intervals: {int(board['level'] * 100)}% bootstrap over "
              f"images ({board['n_boot']} resamples, seed {board['seed']}). Best value per column in bold. "
-             f"`=` marks adjacent ranks whose difference is not significant (paired bootstrap). "
-             f"{CI_MARK}: interval of the mean of per-sample scores (the corpus value is not such a mean). "
+             "`=` marks adjacent ranks whose difference is not significant (paired bootstrap); `-`: not "
+             "ranked (no successful samples, or no direction). Corpus metrics without a corpus resampling "
+             "method (METEOR, consistency) have no interval. `*` after samples/s: partly served from the cache. "
              "See docs/leaderboards.md.", ""]
     family = None
     for task in board["tasks"]:
@@ -376,10 +489,12 @@ def flat_rows(board: dict[str, Any]) -> list[dict[str, Any]]:
                             "fingerprint_hash": group["fingerprint_hash"], "group": group["index"],
                             "subset_limit": group["subset_limit"], "primary_metric": group["primary_metric"],
                             "rank": r["rank"], "rank_label": r["rank_label"],
-                            "tie_with_previous": r["tie_with_previous"],
-                            **{k: r[k] for k in ("model", "run", "results", "n_samples", "n_failed", "samples_per_s",
-                                                 "peak_rss_mb", "peak_gpu_mb", "n_parameters")},
-                            "metrics": r["metrics"]})
+                            "tie_with_previous": r["tie_with_previous"], "ranked": r["ranked"],
+                            "unranked_reason": r["unranked_reason"],
+                            **{k: r[k] for k in ("model", "run", "results", "n_samples", "n_failed", "n_cached",
+                                                 "samples_per_s", "throughput", "peak_rss_mb", "peak_gpu_mb",
+                                                 "n_parameters")},
+                            "flags": list(r["flags"]), "metrics": r["metrics"]})
     return out
 
 
@@ -394,17 +509,22 @@ def _csv_safe(value: Any) -> Any:
 
 
 def to_csv(board: dict[str, Any]) -> str:
+    """One line per model x task.  ``rank`` is a number (empty when not ranked) and ``tied`` says
+    whether it is shared with a neighbour, so no cell starts with ``=``; flags are joined by "; "."""
     rows = flat_rows(board)
+    for r in rows:
+        r["tied"] = r["rank_label"].startswith("=")
+        r["flags"] = "; ".join(r["flags"])
     metrics: list[str] = []
     for r in rows:
         metrics += [m for m in r["metrics"] if m not in metrics]
-    fixed = [k for k in (rows[0] if rows else {}) if k != "metrics"]
+    fixed = [k for k in (rows[0] if rows else {}) if k not in ("metrics", "rank_label")]
     header = fixed + [f"{m}{suffix}" for m in metrics for suffix in ("", "_ci_low", "_ci_high", "_ci_of")]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([_csv_safe(h) for h in header])  # metric names come from results files
     for r in rows:
-        line = [r[k] for k in fixed]
+        line = ["" if r[k] is None else r[k] for k in fixed]
         for m in metrics:
             cell = r["metrics"].get(m)
             ci = cell["ci"] if cell else None
@@ -418,5 +538,5 @@ def to_json_obj(board: dict[str, Any]) -> dict[str, Any]:
     groups = [{"task": t["task"], "family": t["family"],
                **{k: g[k] for k in ("index", "fingerprint_hash", "subset_limit", "primary_metric", "notes")}}
               for t in board["tasks"] for g in t["groups"]]
-    return {"schema_version": 1, "seed": board["seed"], "n_boot": board["n_boot"], "level": board["level"],
+    return {"schema_version": 2, "seed": board["seed"], "n_boot": board["n_boot"], "level": board["level"],
             "rows": flat_rows(board), "groups": groups, "rejected": board["rejected"]}
