@@ -1,4 +1,8 @@
-"""VQA answer metrics: the official VQA accuracy, exact match and multiple choice.
+"""VQA answer metrics: the official VQA accuracy and exact match.
+
+The ``multiple-choice`` metric lives in :mod:`mmbench.metrics.choice` (MMBench's and MMMU's
+official answer matching); :func:`parse_choice` and :func:`multiple_choice_accuracy` here are
+the earlier, stricter parser, no longer registered as a metric.
 
 :func:`vqa_accuracy_one` and :func:`score_vqa` reproduce the official evaluation
 (GT-Vision-Lab/VQA, ``PythonEvaluationTools/vqaEvaluation/vqaEval.py`` at commit
@@ -381,28 +385,6 @@ def multiple_choice_accuracy(outputs: Sequence[str], options_list: Sequence[Sequ
                         per_sample=tuple(per_sample))
 
 
-def score_multiple_choice(predictions: Sequence[str], answers: Sequence[Sequence[str]], *,
-                          choices: Sequence[Sequence[str]]) -> MetricValues:
-    """Task-facing multiple choice: ``answers[i][0]`` is the correct option, as its text or its letter.
-
-    >>> score_multiple_choice(["(B)"], [["dog"]], choices=[["cat", "dog"]]).corpus["mc_accuracy"]
-    1.0
-    """
-    _check_lengths(predictions=predictions, answers=answers, choices=choices)
-    correct = []
-    for i, (refs, options) in enumerate(zip(answers, choices)):
-        if not refs or not options:
-            raise ValueError(f"item {i}: needs a correct answer and options")
-        key = refs[0].strip()
-        if key in options:
-            correct.append(list(options).index(key))
-        elif len(key) == 1 and key.upper() in _LETTERS[:len(options)]:
-            correct.append(_LETTERS.index(key.upper()))
-        else:
-            raise ValueError(f"item {i}: correct answer {key!r} is neither an option nor an option letter")
-    return multiple_choice_accuracy(predictions, choices, correct)
-
-
 VQA_ACCURACY = MetricSpec(
     name="vqa-accuracy", fn=score_vqa, version="1", primary="accuracy",
     description="official VQA accuracy (10 human answers, leave-one-out), overall and per answer type",
@@ -415,10 +397,3 @@ EXACT_MATCH = MetricSpec(
     description="exact match after the official VQA answer normalisation (single-answer data)",
     outputs=(Output("exact_match"), Output("exact_match/*", per_sample=False)),
     sample_fields={"answer_types": "answer_type"})
-
-MULTIPLE_CHOICE = MetricSpec(
-    name="multiple-choice", fn=score_multiple_choice, version="1", primary="mc_accuracy",
-    description="multiple-choice accuracy (option letter or text parsed from the output; unparseable answers "
-                "are wrong and counted, never guessed)",
-    outputs=(Output("mc_accuracy"), Output("unparseable", higher_is_better=False, aggregation="count")),
-    sample_fields={"choices": "choices"})

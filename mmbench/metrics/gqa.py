@@ -1,0 +1,59 @@
+"""GQA accuracy, as GQA's official ``eval.py`` computes it.
+
+The official evaluation (``eval.py`` from the GQA download page, gqadataset.org; the copy
+run for ``tests/data/gqa`` is described there) gives a question 1 point when
+``predicted == gold``: the raw strings, with **no normalisation at all** - no lower-casing,
+no stripping, no punctuation or article rules (``"Yes"``, ``"yes."`` and ``" yes"`` are all
+wrong for ``"yes"``).  Accuracy is the mean over the (balanced) questions; the official also
+reports it per structural and semantic type.  Pipelines that score chat models first clean
+the prediction themselves (LLaVA's ``convert_gqa_for_eval.py`` strips a trailing period and
+lower-cases); mmbench's VQA tasks keep the first non-empty line of the output, stripped.
+
+``gqa-accuracy`` reports ``accuracy`` and, with a ``question_type`` per sample,
+``accuracy/<question type>``.  A sample with several references is right when it equals
+one (GQA has one answer per question).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mmbench.metrics.spec import MetricSpec, Output
+from mmbench.types import MetricValues
+
+
+def score_gqa_accuracy(predictions: Sequence[str], answers: Sequence[Sequence[str]], *,
+                       question_types: Sequence[str | None] | None = None) -> MetricValues:
+    """GQA accuracy: exact string equality with the gold answer.
+
+    ``corpus``: ``accuracy`` and ``accuracy/<question type>``; ``per_sample``: ``{"accuracy": 0/1}``.
+
+    >>> score_gqa_accuracy(["yes", "Yes"], [["yes"], ["yes"]]).corpus
+    {'accuracy': 0.5}
+    """
+    if len(predictions) != len(answers) or (question_types is not None and len(question_types) != len(answers)):
+        raise ValueError(f"length mismatch: {len(predictions)} predictions, {len(answers)} reference lists")
+    scores = []
+    for i, (p, refs) in enumerate(zip(predictions, answers)):
+        if not isinstance(p, str):
+            raise ValueError(f"item {i}: prediction is {type(p).__name__}, not str")
+        if isinstance(refs, str) or not refs or not all(isinstance(r, str) for r in refs):
+            raise ValueError(f"item {i}: references must be a non-empty list of str, got {refs!r}")
+        scores.append(float(p in refs))
+    if not scores:
+        return MetricValues(corpus={}, unavailable={"accuracy": "no questions to score"})
+    corpus = {"accuracy": sum(scores) / len(scores)}
+    buckets: dict[str, list[float]] = {}
+    for s, kind in zip(scores, question_types or ()):
+        if kind is not None:
+            buckets.setdefault(str(kind), []).append(s)
+    corpus.update({f"accuracy/{k}": sum(v) / len(v) for k, v in buckets.items()})
+    return MetricValues(corpus=corpus, per_sample=tuple({"accuracy": s} for s in scores),
+                        backend={"accuracy": {"implementation": "mmbench.metrics.gqa (GQA eval.py: exact match)"}})
+
+
+GQA_ACCURACY = MetricSpec(
+    name="gqa-accuracy", fn=score_gqa_accuracy, version="1", primary="accuracy",
+    description="GQA accuracy (official eval.py: the prediction must equal the answer exactly), per question type",
+    outputs=(Output("accuracy"), Output("accuracy/*", per_sample=False)),
+    sample_fields={"question_types": "question_type"})
