@@ -467,6 +467,86 @@ def score_consistency_command(
                   as_json=as_json)
 
 
+_REFERENCES_OWN = " Default: the predictions' own references and meta (a run's predictions/<task>.jsonl)."
+_PREDICTIONS_HELP = ("JSONL: {question_id|id, prediction|answer} per line (a run's predictions/<task>.jsonl as it is), "
+                     "or a JSON array of such objects.")
+
+
+@command(score_app, "anls")
+def score_anls_command(
+    predictions: Annotated[str, typer.Option(help=_PREDICTIONS_HELP)],
+    references: Annotated[Optional[str], typer.Option(
+        help="JSONL: {question_id|id, answers: [...]} per line." + _REFERENCES_OWN)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {anls} as a JSON object.")] = False,
+) -> None:
+    """ANLS (tau 0.5) as the official DocVQA / InfographicVQA evaluation: lower-cased, spaces collapsed,
+    best over the reference answers."""
+    from mmbench.scoring import score_anls_files
+
+    _print_scored(score_anls_files(predictions, references), "ANLS", metrics=["anls"], family="vqa",
+                  as_json=as_json)
+
+
+@command(score_app, "relaxed-accuracy")
+def score_relaxed_command(
+    predictions: Annotated[str, typer.Option(help=_PREDICTIONS_HELP)],
+    references: Annotated[Optional[str], typer.Option(
+        help="JSONL: {question_id|id, answer | answers: [...], split?} per line." + _REFERENCES_OWN)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {relaxed_accuracy, relaxed_accuracy/<split>}.")]
+    = False,
+) -> None:
+    """ChartQA relaxed accuracy (numbers within 5% of the reference, exact match otherwise; pix2struct's
+    relaxed_correctness), overall and per split."""
+    from mmbench.scoring import score_relaxed_files
+
+    _print_scored(score_relaxed_files(predictions, references), "relaxed accuracy", metrics=["relaxed-accuracy"],
+                  family="vqa", as_json=as_json)
+
+
+@command(score_app, "pope")
+def score_pope_command(
+    predictions: Annotated[str, typer.Option(help=_PREDICTIONS_HELP)],
+    references: Annotated[Optional[str], typer.Option(
+        help="JSONL: {question_id|id, answer: yes|no, split?} per line (split: random, popular, adversarial)."
+             + _REFERENCES_OWN)] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print {accuracy, precision, recall, f1, yes_ratio, f1_mean?, by_split: {split: {...}}}; "
+                       "an unavailable value (no yes answer: precision) is null.")] = False,
+) -> None:
+    """POPE: the official evaluate.py parsing (no/No/not as a word of the first sentence means no), then
+    accuracy, precision, recall, F1 and yes ratio ("yes" positive), overall and per split."""
+    from mmbench.scoring import pope_json, score_pope_files
+
+    values = score_pope_files(predictions, references)
+    if not as_json:
+        _print_scored(values, "POPE", metrics=["pope"], family="vqa", as_json=False)
+        return
+    from mmbench.results import TaskResult
+
+    print_task(TaskResult.from_values(values, metrics=["pope"], family="vqa"), "POPE", table=False)  # stderr notes
+    sys.stdout.write(json.dumps(pope_json(values)) + "\n")
+
+
+@command(score_app, "multiple-choice")
+def score_multiple_choice_command(
+    predictions: Annotated[str, typer.Option(help=_PREDICTIONS_HELP)],
+    references: Annotated[Optional[str], typer.Option(
+        help='JSONL: {question_id|id, options: {"A": text, "B": text, ...}, answer: letter, group?, category?} '
+             "per line; group: the original question of each rotation (circular evaluation)." + _REFERENCES_OWN)]
+    = None,
+    circular: Annotated[bool, typer.Option(
+        "--circular", help="Circular evaluation: a group counts only if every rotation is right "
+                           "(circular_accuracy), and answer_changed.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
+) -> None:
+    """Multiple-choice accuracy with MMBench's answer matching (VLMEvalKit can_infer, exact matching):
+    an answer naming no option is counted in unparsed and scored wrong, never guessed."""
+    from mmbench.scoring import score_multiple_choice_files
+
+    _print_scored(score_multiple_choice_files(predictions, references, circular=circular), "multiple choice",
+                  metrics=["multiple-choice"], family="vqa", as_json=as_json)
+
+
 def version_callback(value: bool) -> None:
     if value:
         print(__version__)

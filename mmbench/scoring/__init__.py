@@ -5,7 +5,8 @@ official one-object files; the id rules below; predictions; aligning predictions
 references), one module per family that reads its references (official layouts
 included) and scores them - :mod:`~mmbench.scoring.captioning` (COCO captions),
 :mod:`~mmbench.scoring.vqa` (VQA v2 annotations and questions),
-:mod:`~mmbench.scoring.retrieval` (precomputed embeddings) - and
+:mod:`~mmbench.scoring.retrieval` (precomputed embeddings), :mod:`~mmbench.scoring.benchmarks`
+(ANLS, ChartQA relaxed accuracy, POPE and multiple-choice answer files) - and
 :mod:`~mmbench.scoring.consistency` (CLIPScore of captions or prompt/image pairs, with a
 scorer model).  The public functions are re-exported here.
 
@@ -44,14 +45,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from mmbench.scoring.benchmarks import (pope_json, score_anls_files, score_multiple_choice_files, score_pope_files,
+                                        score_relaxed_files)
 from mmbench.scoring.captioning import read_caption_references, score_captioning
 from mmbench.scoring.readers import ID_KEYS, MAX_JSON_BYTES, Rows, align, read_predictions, read_records
 from mmbench.scoring.retrieval import RETRIEVAL_JSON_KEYS, load_embeddings, score_retrieval_files
 from mmbench.scoring.vqa import VQA_METRICS, read_vqa_references, score_vqa_files
 
 __all__ = ["ID_KEYS", "MAX_JSON_BYTES", "RETRIEVAL_JSON_KEYS", "Rows", "VQA_METRICS", "align", "load_embeddings",
+           "pope_json",
            "read_caption_references", "read_predictions", "read_records", "read_vqa_references",
-           "score_captioning", "score_consistency_files", "score_retrieval_files", "score_vqa_files"]
+           "score_anls_files", "score_captioning", "score_consistency_files", "score_multiple_choice_files",
+           "score_pope_files", "score_relaxed_files", "score_retrieval_files", "score_vqa_files"]
 
 
 def __getattr__(name: str) -> Any:
