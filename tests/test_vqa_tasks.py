@@ -127,5 +127,5 @@ def test_multiple_choice_task_counts_unparseable(tmp_path):
     samples = task.load_samples()
     assert task.build_request(samples[0], None).prompt == "Which animal?\nA. cat\nB. dog\nAnswer with the option's letter."
     values = task.score(samples, ["The answer is B.", "blue", "A or B"], {})
-    assert values.corpus["mc_accuracy"] == pytest.approx(1 / 3)  # B right; "blue" is B, not A; "A or B" unparseable
-    assert values.corpus["unparseable"] == 1.0
+    assert values.corpus["accuracy"] == pytest.approx(1 / 3)  # B right; "blue" is B, not A; "A or B" unparsed
+    assert values.corpus["unparsed"] == 1.0
