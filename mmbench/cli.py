@@ -218,6 +218,10 @@ def eval_command(
     cache_dir: Annotated[Optional[str], typer.Option(help="Cache folder (default $MMBENCH_CACHE_DIR or "
                                                          "~/.cache/mmbench).")] = None,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (HF adapters).")] = False,
+    quantize: Annotated[Optional[str], typer.Option(
+        help="Quantize the model while it loads (HF adapters): int8 or int4 (torchao weight-only, CPU and GPU), "
+             "bnb-int8 or bnb-nf4 (bitsandbytes, CUDA only). Fingerprinted: never shares cache or leaderboard "
+             "rows with the full-precision model.")] = None,
     check_batch_invariance: Annotated[bool, typer.Option(
         help="Also run up to 16 samples per task at batch size 1 and report how many outputs differ.")] = False,
     trust_remote_code: Annotated[bool, typer.Option(help="Allow a checkpoint's own Python code to run.")] = False,
@@ -248,7 +252,7 @@ def eval_command(
                      on_error=on_error, tokenizer=tokenizer, trust_remote_code=trust_remote_code,
                      cache=cache, cache_dir=cache_dir, check_batch_invariance=check_batch_invariance, compile=compile,
                      revision=revision, model_args=_parse_model_args(model_arg or []), threads=threads,
-                     max_image_pixels=max_image_pixels)
+                     max_image_pixels=max_image_pixels, quantize=quantize)
     progress, factory = _progress()
     try:
         with progress:

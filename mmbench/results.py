@@ -12,8 +12,9 @@ field.  Nothing is half-read.
     {
       "schema_version": 2, "mmbench_version": "0.1.0", "created": "...",
       "config": {...the resolved EvalConfig...},
-      "model": {"name", "fingerprint": {"adapter", "hash", "weights_sha256" | "revision", ...},
-                "device", "dtype", "n_parameters"},
+      "model": {"name", "fingerprint": {"adapter", "hash", "weights_sha256" | "revision",
+                                        "quantization"?, "base_model"? (a LoRA's base), ...},
+                "device", "dtype", "n_parameters", "sparsity"},
       "environment": {"python", "torch", "transformers", ...}, "seed": 0,
       "n_processes": 1, "torch_threads": 2, "timing": {"model_load_s", "wall_s"}, "cache": "...",
       "tasks": {
@@ -364,6 +365,17 @@ class RunResult:
         return self.model.get("n_parameters")
 
     @property
+    def sparsity(self) -> float | None:
+        """Share of exactly-zero entries over the model's weight tensors (a pruned model's measure)."""
+        return self.model.get("sparsity")
+
+    @property
+    def quantization(self) -> dict[str, Any] | None:
+        """How the model was quantized (method, bits, library versions; ``source``: ``on-the-fly``
+        for ``--quantize``, ``checkpoint`` for a pre-quantized one), or None."""
+        return self.model.get("fingerprint", {}).get("quantization")
+
+    @property
     def run_dir(self) -> Path | None:
         return None if self.path is None else self.path.resolve().parent
 
@@ -410,6 +422,11 @@ class RunResult:
         if not name.strip():
             c.fail("model.name", "empty")
         c.count(model.get("n_parameters"), "model.n_parameters", optional=True)
+        sparsity = c.number(model.get("sparsity"), "model.sparsity", optional=True, minimum=0)
+        if sparsity is not None and sparsity > 1:
+            c.fail("model.sparsity", f"a share must be at most 1, got {sparsity}")
+        c.dict_(c.dict_(model.get("fingerprint"), "model.fingerprint", optional=True).get("quantization"),
+                "model.fingerprint.quantization", optional=True)
         created = c.str_(data.get("created"), "created", optional=True, max_chars=100)
         env = data.get("environment") if isinstance(data.get("environment"), dict) else {}
         for lib in ("torch", "transformers"):

@@ -73,6 +73,28 @@ def hash_weights(directory: str | Path, full_limit_bytes: int = 2 << 30) -> dict
     return {"weights_sha256": hash_files(files, partial=partial)[:16], "partial": partial, "bytes": total}
 
 
+def hash_state_dict(model: Any) -> dict[str, Any]:
+    """A fingerprint of an in-memory model's current weights: SHA-256 over every state-dict
+    entry's name, dtype, shape and bytes (in name order), so the same model after one more
+    training step has another fingerprint.  Reads every byte (about 1 s per GB on a CPU)."""
+    import torch
+
+    digest = hashlib.sha256()
+    total = 0
+    for key, tensor in sorted(model.state_dict().items()):
+        if not isinstance(tensor, torch.Tensor):
+            continue
+        data = tensor.detach()
+        if type(data) is not torch.Tensor:  # a quantized tensor subclass: its dequantized values
+            data = data.dequantize()
+        data = data.cpu().contiguous()
+        digest.update(f"{key}|{data.dtype}|{tuple(data.shape)}|".encode())
+        raw = data.reshape(-1).view(torch.uint8).numpy() if data.numel() else b""
+        digest.update(memoryview(raw))
+        total += data.numel() * data.element_size()
+    return {"weights_sha256": digest.hexdigest()[:16], "partial": False, "bytes": total, "in_memory": True}
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """CUDA out-of-memory (or host MemoryError): a batch-size problem, not a sample's fault."""
     return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or (
@@ -135,6 +157,9 @@ class ModelAdapter:
     #: fingerprint keys that say where or under which name a model was found, not what it computes:
     #: they are recorded but left out of the hash, so a checkpoint copied elsewhere keeps its fingerprint
     LOCATION_KEYS = frozenset({"name", "path", "peft_adapter_path"})
+    #: fingerprint keys recorded for readers but derived from hashed ones (a fine-tune's base model:
+    #: its hash follows from the base weights already hashed), so they are left out of the hash too
+    DERIVED_KEYS = frozenset({"base_model"})
     #: True when ``fingerprint_info`` identifies everything the outputs depend on (a weights hash, a
     #: hub revision, a table's hash); otherwise the registered name stays in the hash, so two names
     #: of one adapter class never share cache entries by accident
@@ -144,10 +169,14 @@ class ModelAdapter:
         """What determines this model's outputs (adapter, weights and config hashes, dtype, chat
         template, settings), with ``hash`` over everything but :attr:`LOCATION_KEYS`."""
         fp = {"adapter": self.adapter, "name": self.name, **self.fingerprint_info}
-        hidden = self.LOCATION_KEYS if self.fingerprint_identifies_content else self.LOCATION_KEYS - {"name"}
-        hashed = {k: v for k, v in fp.items() if k not in hidden}
-        fp["hash"] = hashlib.sha256(json.dumps(hashed, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        fp["hash"] = self.fingerprint_hash(fp)
         return fp
+
+    def fingerprint_hash(self, fp: dict[str, Any]) -> str:
+        """The hash of fingerprint ``fp``: everything but location and derived keys."""
+        hidden = self.LOCATION_KEYS if self.fingerprint_identifies_content else self.LOCATION_KEYS - {"name"}
+        hashed = {k: v for k, v in fp.items() if k not in hidden and k not in self.DERIVED_KEYS}
+        return hashlib.sha256(json.dumps(hashed, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def render_prompt(self, prompt: str | None, n_images: int = 1) -> str | None:
         """The exact text the model sees for ``prompt`` (chat template applied), for fingerprints."""

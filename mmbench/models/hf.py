@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from mmbench.errors import ModelLoadError
-from mmbench.models.base import ModelAdapter, hash_weights, pick_dtype
+from mmbench.models.base import ModelAdapter, hash_state_dict, hash_weights, pick_dtype
+from mmbench.models.quantize import weight_sparsity
 
 
 class HFAdapter(ModelAdapter):
@@ -16,7 +18,7 @@ class HFAdapter(ModelAdapter):
 
     def __init__(self, name: str, *, path: str | None = None, device: str = "auto", dtype: str = "auto",
                  revision: str | None = None, trust_remote_code: bool = False, peft_adapter: str | None = None,
-                 compile: bool = False, **kwargs: Any):
+                 compile: bool = False, quantize: str | None = None, **kwargs: Any):
         super().__init__(name, device=device, dtype=dtype)
         if not path:
             raise ModelLoadError(f"adapter {self.adapter!r} needs a checkpoint: pass --model <dir or hub id>")
@@ -26,7 +28,60 @@ class HFAdapter(ModelAdapter):
         self.torch_dtype = pick_dtype(dtype, self.device)
         self.dtype_name = str(self.torch_dtype).replace("torch.", "")
         self.extra = kwargs
-        self._load(peft_adapter)
+        self._load(peft_adapter, quantize)
+        self._compile(compile)
+
+    @classmethod
+    def from_loaded(cls, model: Any, processor: Any, *, name: str = "in-memory") -> "HFAdapter":
+        """An adapter around a model and processor already in memory (a model being trained),
+        with nothing read from disk.  The fingerprint hashes the model's current weights
+        (:func:`~mmbench.models.base.hash_state_dict`), so outputs cached for one training step
+        never serve another; call :meth:`refresh_fingerprint` after the weights change.  The
+        model runs on the device and in the dtype it is in; :meth:`evaluating` puts it in eval
+        mode for a run and restores its training mode after.
+
+        ``processor``: the checkpoint's processor (for a ViT+GPT-2 captioner, which has none,
+        a ``(image_processor, tokenizer)`` pair)."""
+        self = cls.__new__(cls)
+        first = next(model.parameters())
+        ModelAdapter.__init__(self, name, device=str(first.device))
+        self.path, self.revision, self.trust_remote_code, self.extra = name, None, False, {}
+        self.torch_dtype = first.dtype
+        self.dtype_name = str(first.dtype).replace("torch.", "")
+        self.model_class(model.config)  # sets the per-family flags (ViLT's classifier)
+        if isinstance(processor, (tuple, list)):
+            from mmbench.models.hf_caption import _PairProcessor
+
+            processor = _PairProcessor(*processor)
+        self.model, self.processor = model, processor
+        self.n_parameters = sum(p.numel() for p in model.parameters())
+        self._base_info = {"model_type": getattr(model.config, "model_type", None),
+                           "class": type(model).__name__}
+        self.refresh_fingerprint()
+        self._after_load()
+        return self
+
+    def refresh_fingerprint(self) -> None:
+        """Recompute the fingerprint of an in-memory model (:meth:`from_loaded`) from its weights."""
+        self.sparsity = weight_sparsity(self.model)
+        self.fingerprint_info = {**self.fingerprint_info, **self._base_info, **hash_state_dict(self.model),
+                                 "n_parameters": self.n_parameters, "dtype": self.dtype_name}
+
+    @contextmanager
+    def evaluating(self) -> Iterator["HFAdapter"]:
+        """Eval mode for the duration (dropout off), the model's own mode restored after."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            yield self
+        finally:
+            self.model.train(was_training)
+
+    def _after_load(self) -> None:
+        """Hook run once the model and processor are set, by both loading paths (from a
+        checkpoint and :meth:`from_loaded`): checks and settings a family derives from them."""
+
+    def _compile(self, compile: bool) -> None:
         if compile:
             import torch
 
@@ -83,21 +138,29 @@ class HFAdapter(ModelAdapter):
             kw["local_files_only"] = True
         return kw
 
-    def _load(self, peft_adapter: str | None) -> None:
+    def _load(self, peft_adapter: str | None, quantize: str | None = None) -> None:
         from transformers import AutoConfig
 
         from transformers.utils import logging as hf_logging
 
+        from mmbench.models import quantize as q
+
+        q.quiet_torchao()
         bars = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # mmbench shows its own progress; restore the user's setting after
         try:
             config = AutoConfig.from_pretrained(self.path, **self._hub_kwargs())
+            checkpoint_quant = q.checkpoint_quantization(config.to_dict())
+            q.check_quantization(quantize, checkpoint_quant, self.device)  # before any weights are read
             cls = self.model_class(config)
-            model = cls.from_pretrained(self.path, dtype=self.torch_dtype, **self._hub_kwargs())
+            load_kw = q.load_kwargs(quantize, self.device)
+            if checkpoint_quant is not None and self.device != "cpu":
+                load_kw["device_map"] = {"": self.device}  # quantized weights are placed while loading
+            model = cls.from_pretrained(self.path, dtype=self.torch_dtype, **load_kw, **self._hub_kwargs())
             self.processor = self.load_processor()
         except ModelLoadError:
             raise
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, ImportError) as exc:
             raise ModelLoadError(f"cannot load {self.path!r} with {self.adapter}: {exc}") from None
         finally:
             if bars:
@@ -115,16 +178,33 @@ class HFAdapter(ModelAdapter):
             except ImportError:
                 raise ModelLoadError("this is a PEFT/LoRA adapter; install the `peft` package "
                                      "(pip install 'mmbench[peft]')") from None
+            base_info = dict(info)
             model = PeftModel.from_pretrained(model, peft_adapter, is_trainable=False)
             model = model.merge_and_unload()  # one fused model: same outputs, no adapter overhead
             info["peft_adapter"] = hash_weights(peft_adapter)  # its contents, not its location
             info["peft_adapter_path"] = peft_adapter
         model.eval()
-        self.model = model.to(self.device)
+        if "device_map" not in load_kw:  # bitsandbytes and pre-quantized models are placed while loading
+            model = model.to(self.device)
+        self.model = model
         self.n_parameters = sum(p.numel() for p in self.model.parameters())
+        self.sparsity = q.weight_sparsity(self.model)  # before quantizing: the checkpoint's own zeros
+        if quantize is not None:
+            q.quantize_loaded(self.model, quantize)
+            info["quantization"] = q.record(quantize)
+        elif checkpoint_quant is not None:
+            info["quantization"] = q.checkpoint_record(checkpoint_quant)
         info["n_parameters"] = self.n_parameters
         info["dtype"] = self.dtype_name
+        if peft_adapter:  # "base X + adapter Y": the fingerprint the base alone has (same class and dtype)
+            base = {**base_info, "n_parameters": self.n_parameters, "dtype": self.dtype_name,
+                    **({"quantization": info["quantization"]} if "quantization" in info else {})}
+            base_fp = {"adapter": self.adapter, "name": self.path, **base}
+            info["base_model"] = {"path": self.path, "hash": self.fingerprint_hash(base_fp),
+                                  **({"weights_sha256": base["weights_sha256"]} if "weights_sha256" in base
+                                     else {"hub_id": base.get("hub_id"), "revision": base.get("revision")})}
         self.fingerprint_info = info
+        self._after_load()
 
     def to_device(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """Move processor outputs to the model's device (non-blocking from pinned memory on CUDA);
@@ -151,7 +231,10 @@ class HFAdapter(ModelAdapter):
         return kwargs
 
     def info(self) -> dict[str, Any]:
-        return {"device": self.device, "dtype": self.dtype_name, "n_parameters": self.n_parameters}
+        """Recorded in results.json's ``model``: device, dtype, parameter count and weight
+        sparsity (share of exact zeros, :func:`~mmbench.models.quantize.weight_sparsity`)."""
+        return {"device": self.device, "dtype": self.dtype_name, "n_parameters": self.n_parameters,
+                "sparsity": getattr(self, "sparsity", None)}
 
     @property
     def tokenizer(self) -> Any:

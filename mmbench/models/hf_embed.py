@@ -29,8 +29,7 @@ class HFEmbeddingModel(EmbeddingAdapter, HFAdapter):
     adapter = "hf-embed"
     auto_class = "AutoModel"
 
-    def __init__(self, name: str, **kwargs: Any):
-        super().__init__(name, **kwargs)
+    def _after_load(self) -> None:
         for method in ("get_image_features", "get_text_features"):
             if not hasattr(self.model, method):
                 raise ModelLoadError(f"{self.path!r} ({type(self.model).__name__}) has no {method}: "

@@ -39,6 +39,12 @@ class HFVisionLanguageModel(HFAdapter):
         processor.tokenizer.padding_side = "left"
         return processor
 
+    def _after_load(self) -> None:
+        if not hasattr(self, "chat_template"):  # from_loaded: the processor did not come through load_processor
+            self.chat_template = getattr(self.processor, "chat_template", None) or getattr(
+                getattr(self.processor, "tokenizer", None), "chat_template", None)
+            self.processor.tokenizer.padding_side = "left"
+
     def _messages(self, prompt: str | None, n_images: int) -> list[dict[str, Any]]:
         content: list[dict[str, Any]] = [{"type": "image"} for _ in range(n_images)]
         content.append({"type": "text", "text": prompt or ""})

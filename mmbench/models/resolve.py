@@ -28,6 +28,7 @@ from typing import Any, Callable
 from mmbench.catalog import MODELS
 from mmbench.errors import ModelLoadError
 from mmbench.models.base import ModelAdapter
+from mmbench.models.quantize import check_quantization, checkpoint_quantization, quant_method
 
 # The model types each adapter is known to serve: every one is built tiny from its config and
 # evaluated end to end in the tests (tests/fixtures/tiny_*.py, tests/test_vlm_families.py).
@@ -121,12 +122,15 @@ class ResolvedModel:
     cls: Any
     kwargs: dict[str, Any]
     fixed: frozenset[str]
+    #: what config.json's ``quantization_config`` says (:func:`~mmbench.models.quantize.checkpoint_quantization`)
+    quantization: dict[str, Any] | None = None
 
 
 #: the option that sets each argument load_model passes every adapter itself
 _FIXED_BY = {"name": "--model", "path": "--model", "peft_adapter": "--model", "device": "--device",
-             "dtype": "--dtype", "revision": "--revision", "trust_remote_code": "--trust-remote-code"}
-_ALWAYS_FIXED = frozenset({"name", "device", "dtype", "revision", "trust_remote_code"})
+             "dtype": "--dtype", "revision": "--revision", "trust_remote_code": "--trust-remote-code",
+             "quantize": "--quantize"}
+_ALWAYS_FIXED = frozenset({"name", "device", "dtype", "revision", "trust_remote_code", "quantize"})
 
 
 def resolve_model(spec: str, *, adapter: str | None = None, revision: str | None = None,
@@ -138,7 +142,7 @@ def resolve_model(spec: str, *, adapter: str | None = None, revision: str | None
         # registry options (a reference model's path=) are defaults that --model-arg may override
         return ResolvedModel(spec, entry.load(), {"name": spec, "revision": revision,
                                                   "trust_remote_code": trust_remote_code, **entry.options},
-                             _ALWAYS_FIXED)
+                             _ALWAYS_FIXED, _local_quantization(entry.options.get("path")))
 
     if adapter is not None and getattr(MODELS.get(adapter), "resolves_own_path", False):
         # e.g. open_clip: --model is a name that library resolves itself
@@ -168,7 +172,13 @@ def resolve_model(spec: str, *, adapter: str | None = None, revision: str | None
     return ResolvedModel(adapter_name, MODELS.get(adapter_name),
                          {"name": name, "path": base_spec, "revision": None if peft_dir else revision,
                           "trust_remote_code": trust_remote_code, "peft_adapter": peft_dir},
-                         _ALWAYS_FIXED | {"path", "peft_adapter"})
+                         _ALWAYS_FIXED | {"path", "peft_adapter"}, checkpoint_quantization(config))
+
+
+def _local_quantization(path: Any) -> dict[str, Any] | None:
+    """The quantization a registered model's local checkpoint folder records, if any."""
+    config = Path(str(path)) / "config.json" if path else None
+    return checkpoint_quantization(_read_json(config)) if config is not None and config.is_file() else None
 
 
 def accepted_model_args(cls: Any) -> frozenset[str] | None:
@@ -228,15 +238,36 @@ def check_model_args(resolved: ResolvedModel, model_args: dict[str, Any]) -> Non
             + (" (--compile is for adapters that take compile: the HF ones)" if "compile" in unknown else ""))
 
 
+def check_quantize(resolved: ResolvedModel, quantize: str | None, device: str = "auto") -> None:
+    """Refuse, before any weights are read, a ``--quantize`` (or a pre-quantized checkpoint) that
+    cannot run: unknown method, CUDA-only method without CUDA, missing library, an adapter that
+    does not take ``quantize`` (only the HF ones do)."""
+    if quantize is not None:
+        quant_method(quantize)  # unknown: list the methods first
+        accepted = accepted_model_args(resolved.cls)
+        if accepted is not None and "quantize" not in accepted:
+            raise ModelLoadError(f"--quantize is for the Hugging Face adapters; {resolved.adapter!r} cannot be "
+                                 "quantized")
+    if quantize is None and resolved.quantization is None:
+        return
+    from mmbench.models.base import pick_device
+
+    check_quantization(quantize, resolved.quantization, pick_device(device))
+
+
 def load_model(spec: str, *, adapter: str | None = None, device: str = "auto", dtype: str = "auto",
-               revision: str | None = None, trust_remote_code: bool = False, **model_args: Any):
+               revision: str | None = None, trust_remote_code: bool = False, quantize: str | None = None,
+               **model_args: Any):
     """Resolve ``spec`` and return a ready :class:`~mmbench.models.base.ModelAdapter`.
 
-    ``model_args`` (``--model-arg``) are checked against what the adapter accepts before any
-    weights are read (:func:`check_model_args`)."""
+    ``model_args`` (``--model-arg``) are checked against what the adapter accepts, and
+    ``quantize`` (``--quantize``, :data:`~mmbench.models.quantize.METHODS`) against the
+    device, before any weights are read (:func:`check_model_args`, :func:`check_quantize`)."""
     resolved = resolve_model(spec, adapter=adapter, revision=revision, trust_remote_code=trust_remote_code)
     check_model_args(resolved, model_args)
-    return resolved.cls(device=device, dtype=dtype, **{**resolved.kwargs, **model_args})
+    check_quantize(resolved, quantize, device)
+    return resolved.cls(device=device, dtype=dtype, **{**resolved.kwargs, **model_args},
+                        **({"quantize": quantize} if quantize is not None else {}))
 
 
 def prompt_renderer(resolved: ResolvedModel) -> Callable[[str | None, int], str | None] | None:

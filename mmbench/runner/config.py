@@ -38,6 +38,8 @@ class EvalConfig:
     trust_remote_code: bool = False
     revision: str | None = None
     model_args: dict[str, Any] = field(default_factory=dict)
+    #: quantize the model while it loads (``mmbench.models.quantize.METHODS``: int8, int4, bnb-int8, bnb-nf4)
+    quantize: str | None = None
     #: torch CPU threads (None: torch's default, one per core).  Never changes a score, only speed.
     threads: int | None = None
     #: images above this many pixels are decoded reduced (JPEG) or refused (None: images.DEFAULT_MAX_PIXELS)
@@ -75,6 +77,10 @@ class EvalConfig:
                                                   or self.max_image_pixels < 1):
             raise MMBenchError(f"--max-image-pixels must be a whole number of at least 1, not "
                                f"{self.max_image_pixels!r}")
+        if self.quantize is not None:
+            from mmbench.models.quantize import quant_method
+
+            quant_method(self.quantize)  # unknown: one line listing the methods
         if self.tokenizer not in TOKENIZERS:
             raise MMBenchError(f"--tokenizer must be one of {', '.join(TOKENIZERS)}, not {self.tokenizer!r}")
         tasks = task_names(self.tasks)

@@ -42,12 +42,20 @@ def _seed_everything(seed: int) -> None:
 
 
 def evaluate(config: EvalConfig | None = None, *, progress: ProgressFactory | None = None,
-             **overrides: Any) -> dict[str, Any]:
+             loaded_model: Any = None, **overrides: Any) -> dict[str, Any]:
     """Run ``config`` (or keyword overrides of it, or of the defaults); return the results dict
-    that is also written to ``<output>/results.json``.  The caller's config is never changed."""
-    cfg = (config or EvalConfig()).with_overrides(**overrides).validated()
+    that is also written to ``<output>/results.json``.  The caller's config is never changed.
+
+    ``loaded_model``: a ready :class:`~mmbench.models.base.ModelAdapter` to evaluate instead
+    of loading ``config.model`` (a model in memory, e.g. inside a training loop:
+    ``HFAdapter.from_loaded``); it runs in this process only, and its name is recorded as
+    ``config.model``."""
+    cfg = (config or EvalConfig()).with_overrides(**overrides)
+    if loaded_model is not None:
+        cfg = cfg.with_overrides(model=loaded_model.name)
+    cfg = cfg.validated()
     with torch_threads_set(cfg.threads), image_limits(cfg.max_image_pixels):
-        run, rank = _evaluate(cfg, progress or _no_progress)
+        run, rank = _evaluate(cfg, progress or _no_progress, loaded_model)
     out = run.to_json()
     if rank:
         out["rank"] = rank  # not written: only rank 0's results are the run's
@@ -66,19 +74,20 @@ def evaluate_default_suite(config: EvalConfig | None = None, *, progress: Progre
                      progress=progress) for model, tasks in DEFAULT_SUITE]
 
 
-def _evaluate(cfg: EvalConfig, progress: ProgressFactory) -> tuple[RunResult, int]:
+def _evaluate(cfg: EvalConfig, progress: ProgressFactory, ready_model: Any = None) -> tuple[RunResult, int]:
     for path in cfg.include:
         include_tasks(path)
     # fail on a bad name or task file before loading a model; task files name registered loaders unless trusted
     tasks: list[Task] = [build_task(name, trust_remote_code=cfg.trust_remote_code) for name in cfg.tasks]
-    preflight(tasks, cfg)  # unknown --model-arg keys, a model that cannot serve a task: before any weights load
+    if ready_model is None:
+        preflight(tasks, cfg)  # unknown --model-arg keys, a model that cannot serve a task: before weights load
     out_dir = Path(cfg.output or default_output_dir(cfg.model))
     _seed_everything(cfg.seed)
 
     from mmbench.models.resolve import load_model
     from mmbench.models.scorer import load_embedder
 
-    ctx = distributed.setup()
+    ctx = distributed.setup() if ready_model is None else None
     device = cfg.device
     if ctx is not None and device == "auto":
         import torch
@@ -88,9 +97,10 @@ def _evaluate(cfg: EvalConfig, progress: ProgressFactory) -> tuple[RunResult, in
         progress = _no_progress
     t0 = time.perf_counter()
     loaded = progress(f"loading model {cfg.model}", 1)
-    model = load_model(cfg.model, adapter=cfg.adapter, device=device, dtype=cfg.dtype, revision=cfg.revision,
-                       trust_remote_code=cfg.trust_remote_code,
-                       **({"compile": True} if cfg.compile else {}), **cfg.model_args)
+    model = ready_model if ready_model is not None else load_model(
+        cfg.model, adapter=cfg.adapter, device=device, dtype=cfg.dtype, revision=cfg.revision,
+        trust_remote_code=cfg.trust_remote_code, quantize=cfg.quantize,
+        **({"compile": True} if cfg.compile else {}), **cfg.model_args)
     loaded(1)
     load_s = time.perf_counter() - t0
     for task in tasks:  # before any work: a captioner cannot run retrieval, a CLIP cannot caption

@@ -5,8 +5,9 @@ Where each pre-flight check lives:
 
 * prompt placeholders that no field fills (``{questoin}``) and ``columns:`` keys a family
   never reads: the task itself, when it is built (``build_task``, before any model);
-* a model that cannot serve a task (a captioner given a retrieval task) and ``--model-arg``
-  keys the adapter does not take: :func:`preflight`, here, from the model resolved without
+* a model that cannot serve a task (a captioner given a retrieval task), ``--model-arg``
+  keys the adapter does not take, and a quantization that cannot run here (bitsandbytes
+  without CUDA, a library missing): :func:`preflight`, here, from the model resolved without
   its weights (:func:`mmbench.models.resolve.resolve_model`; ``load_model`` checks the
   arguments again, so a direct Python caller is covered too);
 * columns, row errors and images, which need the data: ``mmbench validate``
@@ -30,11 +31,12 @@ def preflight(tasks: Sequence[Task], cfg: EvalConfig) -> None:
     ``tasks`` or does not take one of ``cfg.model_args``; reads the model's config files only.
 
     Call it after the tasks are built and before ``load_model``."""
-    from mmbench.models.resolve import check_model_args, resolve_model
+    from mmbench.models.resolve import check_model_args, check_quantize, resolve_model
 
     resolved = resolve_model(cfg.model, adapter=cfg.adapter, revision=cfg.revision,
                              trust_remote_code=cfg.trust_remote_code)
     check_model_args(resolved, {**({"compile": True} if cfg.compile else {}), **cfg.model_args})
+    check_quantize(resolved, cfg.quantize, cfg.device)  # CUDA-only methods on a CPU, missing libraries
     problems = [line for task in tasks if (line := capability_problem(task, resolved, cfg.model))]
     if problems:
         raise MMBenchError("\n".join(problems))
