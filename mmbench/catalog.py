@@ -53,6 +53,8 @@ FAMILIES.register("vqa", "mmbench.tasks.vqa:VQATask",
                   description="image + question -> short answer, scored against human answers")
 FAMILIES.register("retrieval", "mmbench.tasks.retrieval:RetrievalTask",
                   description="embed images and captions; recall@k text-to-image and image-to-text")
+FAMILIES.register("multiple-choice", "mmbench.tasks.multiple_choice:MultipleChoiceTask",
+                  description="image(s) + question + lettered options -> one option; optional circular evaluation")
 
 # ---------------------------------------------------------------- models
 MODELS = Registry("model", "mmbench.models")
@@ -68,6 +70,11 @@ MODELS.register("easyvqa-majority", "mmbench.models.baselines:MajorityAnswer",
 MODELS.register("easyvqa-question-only", "mmbench.models.baselines:QuestionOnly",
                 description="baseline: the most frequent train answer for the question text (ignores the image)",
                 path=str(ASSETS_DIR / "models" / "easyvqa-baselines.json"))
+MODELS.register("easyvqa-always-yes", "mmbench.models.baselines:ConstantAnswer",
+                description="baseline: always 'yes' (what POPE's precision and yes_ratio catch)")
+MODELS.register("easyvqa-always-a", "mmbench.models.baselines:ConstantAnswer",
+                description="baseline: always option 'A' (position bias; what circular evaluation catches)",
+                answer="A")
 MODELS.register("hf-captioner", "mmbench.models.hf_caption:HFCaptioner",
                 description="HF image captioners: BLIP, GIT, VisionEncoderDecoder (ViT+GPT-2); needs a path or hub id")
 MODELS.register("hf-vqa", "mmbench.models.hf_vqa:HFVQAModel",
@@ -182,5 +189,28 @@ def list_registered(kind: str, include: list[str] | None = None) -> list[tuple[s
     for path in include or []:
         include_tasks(path)
     registry = {"tasks": TASKS, "models": MODELS, "metrics": METRICS, "loaders": DATASET_LOADERS}[kind]
-    return [(e.name, _describe_metric(e.name) if registry is METRICS else e.description, e.source.split(" /")[0])
+    return [(e.name, _describe_metric(e.name) if registry is METRICS else
+             f"{e.description}; {data_source(e.target)}" if registry is TASKS and data_source(e.target) else
+             e.description, e.source.split(" /")[0])
             for e in registry.entries()]
+
+
+def data_source(config: Any) -> str:
+    """Where a task file's data comes from, for ``mmbench list tasks``: ``data: <hub id>[/<config>]@<revision
+    (12 hex)> <split>``, ``data: loader <name> <split>`` (with the hub id and revision a loader is given),
+    or ``data: <builder> <split> (local files)``; empty for a task that is not a task file.
+
+    >>> from mmbench.tasks.config import DatasetConfig
+    >>> data_source(type("C", (), {"dataset": DatasetConfig(path="lmms-lab/POPE", revision="4db1276663dfa5eb", split="test")})())
+    'data: lmms-lab/POPE@4db1276663df test'
+    """
+    ds = getattr(config, "dataset", None)
+    if ds is None:
+        return ""
+    if ds.loader:
+        kw = dict(ds.loader_kwargs)
+        hub = f" {kw['path']}@{str(kw['revision'])[:12]}" if kw.get("path") and kw.get("revision") else ""
+        return f"data: loader {ds.loader}{hub} {ds.split}"
+    if ds.revision:
+        return f"data: {ds.path}{'/' + ds.name if ds.name else ''}@{ds.revision[:12]} {ds.split}"
+    return f"data: {ds.path} {ds.split}" + (" (local files)" if ds.data_files else "")

@@ -116,3 +116,34 @@ class QuestionOnly(_TableBaseline):
         if not req.question:
             raise MMBenchError(f"sample {req.id!r}: the question-only baseline needs a question (a VQA task)")
         return self.question_only.get(normalize_question(req.question), self.majority)
+
+
+class ConstantAnswer(ModelAdapter):
+    """Always the same answer (``answer=``, default ``"yes"``), whatever the image and question.
+
+    A probe for what a metric catches: on POPE-style yes/no questions an always-yes model has
+    recall 1, precision = the share of yes questions and yes_ratio 1 (F1 looks fine, accuracy is
+    chance); asked ``answer=A`` on multiple choice, it shows position bias, which circular
+    evaluation turns into about 0.  No table, no weights; images are never decoded.
+    """
+
+    adapter = "constant-answer"
+    fingerprint_identifies_content = True  # the adapter and its answer are the whole model
+
+    def __init__(self, name: str, *, answer: str = "yes", path: str | None = None, device: str = "auto",
+                 dtype: str = "auto", **_: Any):
+        super().__init__(name, device="cpu", dtype="none")
+        self.constant = str(answer)
+        self.fingerprint_info = {"answer": self.constant}
+
+    def info(self) -> dict[str, Any]:
+        return {"device": "none (no tensors)", "dtype": "none", "answer": self.constant}
+
+    def prepare(self, requests: Sequence[GenerateRequest]) -> PreparedBatch:
+        return PreparedBatch(ids=[r.id for r in requests], requests=list(requests))
+
+    def run(self, batch: PreparedBatch) -> list[ModelOutput]:
+        return [ModelOutput(req.id, text=self.constant) for req in batch.requests]
+
+    def _generate_batch(self, requests: Sequence[GenerateRequest], images: Sequence[list[Any]]) -> list[str]:
+        return [self.constant for _ in requests]

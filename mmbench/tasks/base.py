@@ -147,7 +147,9 @@ class Task:
         naming the task file, the field, the column and the columns the data has."""
         present = set(row)
         for field, col in self.config.dataset.columns.items():
-            needed = [n.split(".")[0].split("[")[0] for n in _template_fields(col)] if "{" in col else [col]
+            # a template "{a}/{b}" reads several columns; so does a list "image_1,image_2" (multiple choice)
+            needed = ([n.split(".")[0].split("[")[0] for n in _template_fields(col)] if "{" in col
+                      else [c.strip() for c in col.split(",")])
             missing = [c for c in needed if c not in present]
             if missing:
                 have = sorted(c for c in present if not c.startswith("__") or c in ("__key__", "__url__"))
@@ -171,12 +173,12 @@ class Task:
         samples = []
         seen: dict[str, int] = {}
         for index, row in enumerate(rows):
-            sample = self.row_to_sample(index, row)
-            if sample.id in seen:
-                raise DataError(f"duplicate sample id (rows {seen[sample.id]} and {index})",
-                                source=f"task {self.name}", sample_id=sample.id, field=self.column("id"))
-            seen[sample.id] = index
-            samples.append(sample)
+            for sample in self.row_to_samples(index, row):
+                if sample.id in seen:
+                    raise DataError(f"duplicate sample id (rows {seen[sample.id]} and {index})",
+                                    source=f"task {self.name}", sample_id=sample.id, field=self.column("id"))
+                seen[sample.id] = index
+                samples.append(sample)
         return samples
 
     def sample_id(self, index: int, row: Mapping[str, Any]) -> str:
@@ -198,6 +200,12 @@ class Task:
 
     def row_to_sample(self, index: int, row: Mapping[str, Any]) -> Sample:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def row_to_samples(self, index: int, row: Mapping[str, Any]) -> list[Sample]:
+        """The samples of one row: by default the one :meth:`row_to_sample` makes.  A family that
+        expands a row (multiple choice asked once per rotation of its options) overrides this;
+        ``--limit`` counts rows, not samples."""
+        return [self.row_to_sample(index, row)]
 
     # -- prompting ----------------------------------------------------------
     def prompt_for(self, model_name: str | None) -> str | None:

@@ -33,6 +33,12 @@ for _name, _target, _description in (
      "groups of rephrased easy-VQA questions (offline)"),
     ("vqa-rephrasings", "mmbench.tasks.datasets.vqa_rephrasings:rephrasing_rows",
      "VQA-Rephrasings val from the official JSON release in $VQA_REPHRASINGS_DIR"),
+    ("easyvqa-mc", "mmbench.tasks.datasets.easyvqa_mc:mc_rows",
+     "easy-VQA colour and shape questions with options (offline)"),
+    ("easyvqa-pope", "mmbench.tasks.datasets.easyvqa_pope:pope_rows",
+     "easy-VQA POPE-style yes/no presence questions, random/popular/adversarial negatives (offline)"),
+    ("gqa", "mmbench.tasks.datasets.gqa:gqa_rows",
+     "GQA questions joined with their images from a second config of the same hub dataset (lmms-lab/GQA)"),
 ):
     DATASET_LOADERS.register(_name, _target, description=_description)
 

@@ -3,8 +3,10 @@
 Columns (``columns:`` maps them): ``id`` (question id), ``image``, ``question``,
 ``answers`` (a list of strings, a list of ``{"answer": ...}`` objects as in VQAv2,
 or one string for single-answer datasets), optional ``answer_type`` and
-``question_type``.  The task's ``prompt`` is a template with ``{question}``; VQA
-heads (BLIP-VQA, ViLT) receive the bare question instead.
+``question_type``, ``split`` (a benchmark's sub-split reported apart: POPE's random /
+popular / adversarial, ChartQA's human / augmented) and ``category``.  The task's
+``prompt`` is a template with ``{question}``; VQA heads (BLIP-VQA, ViLT) receive the
+bare question instead.
 
 Post-processing is the task's: the first non-empty line of the output, stripped.
 Answer normalisation belongs to the metric (the official VQA rules).  A failed
@@ -49,7 +51,7 @@ class VQATask(Task):
     #: ``metric_options: {answers_per_question: 10}``: rows with another count are data errors
     family_options = ("answers_per_question",)
     fields = ("id", "image", "question", "answers", "answer_type", "question_type", "choices", "group",
-              "phrasing", "image_id")
+              "phrasing", "image_id", "split", "category")
     prompt_fields = ("question", "options")
 
     def row_to_sample(self, index: int, row: Mapping[str, Any]) -> Sample:
@@ -72,7 +74,8 @@ class VQATask(Task):
                                 field=self.column("answers"))
         except DataError as exc:
             return Sample(id=sid, error=str(exc))
-        meta = {k: self.value(row, k) for k in ("answer_type", "question_type", "choices", "group", "phrasing")
+        meta = {k: self.value(row, k) for k in ("answer_type", "question_type", "choices", "group", "phrasing",
+                                                "split", "category")
                 if self.value(row, k) is not None}
         image_id = row.get(self.config.dataset.columns.get("image_id", "image_id"))
         if isinstance(image_id, (str, int)) and not isinstance(image_id, bool):
