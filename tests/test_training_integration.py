@@ -73,7 +73,6 @@ class _Captions(torch.utils.data.Dataset):
         return {"pixel_values": self.pixels[i], "labels": self.labels[i]}
 
 
-@pytest.mark.slow
 def test_callback_logs_mmbench_metrics_and_keeps_a_run_folder_per_step(tmp_path):
     from transformers import (AutoImageProcessor, AutoTokenizer, Trainer, TrainingArguments,
                               VisionEncoderDecoderModel)
