@@ -100,7 +100,7 @@ DEFAULT_TASKS = ("easyvqa_caption",)
 #: what `mmbench eval` runs with no --model and no --tasks: each reference model on its easy-VQA task
 DEFAULT_SUITE: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("easyvqa-captioner", ("easyvqa_caption",)),
-    ("easyvqa-vilt", ("easyvqa_vqa",)),
+    ("easyvqa-vilt", ("easyvqa_vqa", "easyvqa_mc", "easyvqa_pope")),
     ("easyvqa-clip", ("easyvqa_retrieval",)),
 )
 

@@ -18,9 +18,11 @@ from pathlib import Path
 
 RUNS = (
     ("easyvqa-captioner", ("easyvqa_caption",)),
-    ("easyvqa-vilt", ("easyvqa_vqa", "easyvqa_consistency")),
-    ("easyvqa-question-only", ("easyvqa_vqa", "easyvqa_consistency")),
-    ("easyvqa-majority", ("easyvqa_vqa", "easyvqa_consistency")),
+    ("easyvqa-vilt", ("easyvqa_vqa", "easyvqa_consistency", "easyvqa_mc", "easyvqa_pope")),
+    ("easyvqa-question-only", ("easyvqa_vqa", "easyvqa_consistency", "easyvqa_mc", "easyvqa_pope")),
+    ("easyvqa-majority", ("easyvqa_vqa", "easyvqa_consistency", "easyvqa_mc", "easyvqa_pope")),
+    ("easyvqa-always-yes", ("easyvqa_mc", "easyvqa_pope")),
+    ("easyvqa-always-a", ("easyvqa_mc", "easyvqa_pope")),
     ("easyvqa-clip", ("easyvqa_retrieval",)),
 )
 
