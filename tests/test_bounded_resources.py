@@ -356,5 +356,8 @@ def test_leaderboard_files_get_the_umask(tmp_path):
         build_leaderboard([tmp_path / "r"], tmp_path / "lb", n_boot=100)
     finally:
         os.umask(old)
-    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "lb").iterdir()}
+    files = [p for p in (tmp_path / "lb").rglob("*") if p.is_file()]  # the page, tables and per-sample chunks
+    modes = {str(p.relative_to(tmp_path / "lb")): p.stat().st_mode & 0o777 for p in files}
     assert modes and set(modes.values()) == {0o644}, modes
+    dirs = {p.stat().st_mode & 0o777 for p in (tmp_path / "lb").rglob("*") if p.is_dir()}
+    assert dirs <= {0o755}, dirs
