@@ -29,10 +29,11 @@ from typing import Iterable, Sequence
 
 from mmbench.errors import MMBenchError
 from mmbench.hashing import file_digest
-from mmbench.types import EmbedRequest, GenerateRequest, ModelOutput
+from mmbench.types import EmbedRequest, GenerateRequest, ModelOutput, ScoreRequest
 
 CACHE_FILE = "predictions.sqlite"
 _EMBEDDING_PREFIX = "f32le:"
+_SCORES_PREFIX = "scores:"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
     model_hash   TEXT NOT NULL,
@@ -51,7 +52,10 @@ def default_cache_dir() -> Path:
 
 
 def encode_output(out: ModelOutput) -> str:
-    """The cache's text form of a successful output: the text, or an embedding as base64 float32."""
+    """The cache's text form of a successful output: the text, an embedding as base64 float32, or
+    scores as JSON ``[[sum, n], ...]`` (Python's float repr round-trips exactly)."""
+    if out.scores is not None:
+        return _SCORES_PREFIX + json.dumps([[float(t), int(n)] for t, n in out.scores])
     if out.embedding is None:
         return out.text or ""
     import base64
@@ -61,8 +65,12 @@ def encode_output(out: ModelOutput) -> str:
     return _EMBEDDING_PREFIX + base64.b64encode(np.asarray(out.embedding, dtype="<f4").tobytes()).decode("ascii")
 
 
-def decode_output(req: GenerateRequest | EmbedRequest, stored: str):
+def decode_output(req: GenerateRequest | EmbedRequest | ScoreRequest, stored: str):
     """Inverse of :func:`encode_output`; the request type says which form was stored."""
+    if isinstance(req, ScoreRequest):
+        if not stored.startswith(_SCORES_PREFIX):
+            raise MMBenchError(f"the prediction cache holds malformed scores for sample {req.id!r}")
+        return tuple((float(t), int(n)) for t, n in json.loads(stored[len(_SCORES_PREFIX):]))
     if not isinstance(req, EmbedRequest):
         return stored
     import base64
@@ -86,7 +94,7 @@ def _image_file_identity(path: str) -> list:
     return ["path", path]
 
 
-def request_hash(req: GenerateRequest | EmbedRequest) -> str:
+def request_hash(req: GenerateRequest | EmbedRequest | ScoreRequest) -> str:
     """Identity of one request: everything the model sees, plus the sample id.  Images are
     identified by their content, never by where they are stored."""
     images = []
@@ -102,6 +110,8 @@ def request_hash(req: GenerateRequest | EmbedRequest) -> str:
             images.append(["pixels", pil.mode, list(pil.size), hashlib.sha256(pil.tobytes()).hexdigest()])
     if isinstance(req, EmbedRequest):
         parts: list = ["embed", req.id, req.text, images]
+    elif isinstance(req, ScoreRequest):
+        parts = ["score", req.id, req.prompt, list(req.continuations), images]
     else:
         parts = [req.id, req.prompt, req.question, req.prompt_is_prefix, req.generation.as_dict(), images]
     blob = json.dumps(parts, sort_keys=True, ensure_ascii=False)

@@ -112,8 +112,35 @@ class EmbedRequest:
 
 
 @dataclass(frozen=True)
+class ScoreRequest:
+    """Ask a model how likely each candidate continuation is, given the images and a context.
+
+    The model answers with one ``(sum of token log-probabilities, token count)`` pair per
+    continuation, in order (:attr:`ModelOutput.scores`), so both the total and the
+    per-token mean log-likelihood are available.  The continuation is scored *after*
+    ``prompt``: for a captioner, ``prompt`` is a text prefix of the caption (usually none);
+    for a chat VLM, ``prompt`` is the user turn (after the images) and the continuation is
+    the assistant's answer, exactly where generation would start.  A continuation carries
+    its own leading space where the model's tokenizer needs one ("The answer is" + " red").
+    Padding never counts: batch size does not change a score beyond float noise
+    (``docs/likelihood.md`` states the tolerance).
+
+    Image-text-matching heads (BLIP ITM) answer ``(log P(match), 1)`` for the text
+    ``prompt + continuation``: the "likelihood" of a match, one "token".
+
+    Example: ``ScoreRequest("q1", (img,), prompt=None, continuations=("a red circle", "a blue
+    square"))`` -> ``ModelOutput("q1", scores=((-1.2, 3), (-9.8, 3)))``.
+    """
+
+    id: str
+    images: tuple[ImageRef, ...]
+    continuations: tuple[str, ...]
+    prompt: str | None = None
+
+
+@dataclass(frozen=True)
 class ModelOutput:
-    """What a model returned for one request: text (or an embedding), or an error saying why not."""
+    """What a model returned for one request: text, an embedding or scores, or an error saying why not."""
 
     id: str
     text: str | None = None
@@ -122,10 +149,19 @@ class ModelOutput:
     embedding: Any = field(default=None, repr=False, compare=False)
     #: for an error raised by code (not a data error): the full traceback, kept in the run folder
     traceback: str | None = field(default=None, repr=False, compare=False)
+    #: for a :class:`ScoreRequest`: one ``(sum of token log-probs, n_tokens)`` per continuation
+    scores: tuple[tuple[float, int], ...] | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def value(self) -> Any:
+        """What the request asked for: the scores, the embedding, else the text."""
+        if self.scores is not None:
+            return self.scores
+        return self.text if self.embedding is None else self.embedding
 
 
 @dataclass(frozen=True)

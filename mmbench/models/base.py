@@ -2,8 +2,10 @@
 
 An adapter turns a batch of requests into one :class:`~mmbench.types.ModelOutput`
 per request, in the same order.  Requests are :class:`~mmbench.types.GenerateRequest`
-(text out: captioners, VQA heads, VLMs, served models) or
-:class:`~mmbench.types.EmbedRequest` (a vector out: CLIP, SigLIP); an adapter lists
+(text out: captioners, VQA heads, VLMs, served models),
+:class:`~mmbench.types.EmbedRequest` (a vector out: CLIP, SigLIP) or
+:class:`~mmbench.types.ScoreRequest` (log-likelihoods of candidate continuations:
+captioners, VLMs, ITM heads, served models with prompt logprobs); an adapter lists
 what it serves in :attr:`ModelAdapter.capabilities`, and the runner refuses a task
 whose requests the model cannot serve before any work is done.  Image
 decoding, device and dtype choice, and the per-sample isolation of failures live
@@ -23,10 +25,14 @@ from typing import Any, Sequence
 from mmbench.errors import MMBenchError
 from mmbench.hashing import checkpoint_files, hash_files
 from mmbench.images import load_image
-from mmbench.types import EmbedRequest, GenerateRequest, ModelOutput
+from mmbench.types import EmbedRequest, GenerateRequest, ModelOutput, ScoreRequest
 
 #: request type -> the capability an adapter must list to serve it
-CAPABILITY = {GenerateRequest: "generate", EmbedRequest: "embed"}
+CAPABILITY = {GenerateRequest: "generate", EmbedRequest: "embed", ScoreRequest: "score"}
+
+#: what each capability lets a model do, for error messages
+CAPABILITY_TEXT = {"generate": "generate text (captioning, VQA)", "embed": "embed images and texts (retrieval)",
+                   "score": "score candidate texts by likelihood (ScoreRequest)"}
 
 
 def required_capability(request: Any) -> str:
@@ -120,6 +126,15 @@ def _output(request: Any, value: Any) -> ModelOutput:
             return ModelOutput(request.id, error=f"the model returned a non-finite or malformed embedding "
                                                  f"(shape {vector.shape}) for this {request.modality}")
         return ModelOutput(request.id, embedding=vector)
+    if isinstance(request, ScoreRequest):
+        import math
+
+        scores = tuple((float(total), int(n)) for total, n in value)
+        if len(scores) != len(request.continuations) or not all(math.isfinite(t) and t <= 1e-6 and n >= 0
+                                                                for t, n in scores):
+            return ModelOutput(request.id, error=f"the model returned malformed scores {scores!r} for "
+                                                 f"{len(request.continuations)} continuation(s)")
+        return ModelOutput(request.id, scores=scores)
     return ModelOutput(request.id, text=value)
 
 
@@ -144,7 +159,8 @@ class ModelAdapter:
 
     #: the adapter family (recorded in results)
     adapter = "base"
-    #: what the adapter serves: "generate" (GenerateRequest -> text), "embed" (EmbedRequest -> vector)
+    #: what the adapter serves: "generate" (GenerateRequest -> text), "embed" (EmbedRequest -> vector),
+    #: "score" (ScoreRequest -> log-likelihoods)
     capabilities: frozenset[str] = frozenset({"generate"})
 
     def __init__(self, name: str, *, device: str = "auto", dtype: str = "auto", **_: Any):
@@ -194,12 +210,16 @@ class ModelAdapter:
         """Embed every request (an image or a text), in order; ``ModelOutput.embedding`` is set."""
         return self.run(self.prepare(requests))
 
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ModelOutput]:
+        """Log-likelihood of each request's continuations, in order; ``ModelOutput.scores`` is set."""
+        return self.run(self.prepare(requests))
+
     def check_serves(self, requests: Sequence[Any]) -> None:
         """Raise a clear error if any request needs a capability this adapter lacks."""
         needed = {required_capability(r) for r in requests}
         missing = needed - set(self.capabilities)
         if missing:
-            what = {"generate": "generate text (captioning, VQA)", "embed": "embed images and texts (retrieval)"}
+            what = CAPABILITY_TEXT
             raise MMBenchError(
                 f"model {self.name!r} ({self.adapter}) cannot {' or '.join(what[m] for m in sorted(missing))}; "
                 f"it serves: {', '.join(sorted(self.capabilities))}")

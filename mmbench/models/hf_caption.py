@@ -4,6 +4,12 @@ Greedy by default; the decoding settings come from the request (the task's
 ``generation:``), never from a checkpoint's ``generation_config`` defaults, so a
 run is reproducible from its fingerprint.  A request with ``prompt_is_prefix``
 conditions BLIP/GIT on the prompt text and strips it from the output.
+
+Score requests (:class:`~mmbench.types.ScoreRequest`): the decoder's log-likelihood of the
+continuation after its start token and the prompt (a caption prefix, usually none), i.e.
+``log p(continuation | image, prefix)``: the start token (``decoder_start_token_id`` for
+ViT+GPT-2, BLIP's ``[DEC]``, GIT's ``[CLS]``), then the prefix's and the continuation's
+tokens, each tokenized on its own without special tokens; no end token is scored.
 """
 
 from __future__ import annotations
@@ -11,11 +17,13 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from mmbench.models.hf import HFAdapter
+from mmbench.models.likelihood import ScoreRows, ScoringMixin, right_pad, sum_logprobs
 from mmbench.types import GenerateRequest
 
 
-class HFCaptioner(HFAdapter):
+class HFCaptioner(ScoringMixin, HFAdapter):
     adapter = "hf-captioner"
+    capabilities = frozenset({"generate", "score"})
 
     def model_class(self, config: Any) -> Any:
         import transformers
@@ -39,7 +47,7 @@ class HFCaptioner(HFAdapter):
                                        AutoTokenizer.from_pretrained(self.path, **kw))
         return processor
 
-    def _preprocess(self, requests: Sequence[GenerateRequest], images: Sequence[list[Any]]) -> Any:
+    def _generate_inputs(self, requests: Sequence[GenerateRequest], images: Sequence[list[Any]]) -> Any:
         prefixes = [r.prompt if r.prompt_is_prefix and r.prompt else None for r in requests]
         pil = [imgs[0] for imgs in images]
         if any(prefixes):
@@ -49,7 +57,7 @@ class HFCaptioner(HFAdapter):
             inputs = self.processor(images=pil, return_tensors="pt")
         return dict(inputs), prefixes
 
-    def _forward(self, requests: Sequence[GenerateRequest], inputs: Any) -> list[str]:
+    def _generate_outputs(self, requests: Sequence[GenerateRequest], inputs: Any) -> list[str]:
         import torch
 
         tensors, prefixes = inputs
@@ -63,6 +71,60 @@ class HFCaptioner(HFAdapter):
                 text = text[len(prefix.strip()):].strip()
             result.append(text)
         return result
+
+
+    # -- likelihood ---------------------------------------------------------------
+    def _start_token(self) -> int:
+        config = self.model.config
+        kind = config.model_type
+        if kind == "vision-encoder-decoder":
+            start = config.decoder_start_token_id
+        elif kind == "blip":
+            start = config.text_config.bos_token_id  # [DEC]: what generate starts from
+        else:  # GIT: [CLS]
+            start = getattr(self.model.generation_config, "bos_token_id", None) or config.bos_token_id
+        if start is None:
+            raise ValueError(f"{self.path!r} names no decoder start token; cannot score continuations")
+        return int(start)
+
+    def _score_inputs(self, rows: ScoreRows) -> Any:
+        tok = self.tokenizer
+        start = self._start_token()
+        sequences, targets = [], []
+        for context, cont in zip(rows.context, rows.continuation):
+            prefix = tok(context, add_special_tokens=False)["input_ids"] if context else []
+            ids = tok(cont, add_special_tokens=False)["input_ids"]
+            sequences.append([start, *prefix, *ids])
+            targets.append([False] * (1 + len(prefix)) + [True] * len(ids))
+        pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+        input_ids, mask, target = right_pad(sequences, targets, pad)
+        # one pixel tensor per distinct image; rows index into it
+        image_index, distinct = [], {}
+        for imgs in rows.images:
+            image_index.append(distinct.setdefault(id(imgs[0]), (len(distinct), imgs[0]))[0])
+        pil = [im for _, im in sorted(distinct.values(), key=lambda x: x[0])]
+        pixels = self.processor.image_processor(images=pil, return_tensors="pt")["pixel_values"]
+        return {"input_ids": input_ids, "attention_mask": mask, "target": target, "pixel_values": pixels,
+                "image_index": image_index}
+
+    def _score_rows(self, inputs: Any) -> list[tuple[float, int]]:
+        import torch
+
+        ids = inputs["input_ids"].to(self.device)
+        mask = inputs["attention_mask"].to(self.device)
+        pixels = inputs["pixel_values"].to(self.device, self.torch_dtype)
+        index = torch.tensor(inputs["image_index"], device=self.device)
+        kind = self.model.config.model_type
+        if kind == "vision-encoder-decoder":  # encode each image once, then decode every row
+            encoded = self.model.encoder(pixel_values=pixels).last_hidden_state[index]
+            logits = self.model(encoder_outputs=(encoded,), decoder_input_ids=ids,
+                                decoder_attention_mask=mask).logits
+        elif kind == "git":
+            logits = self.model(input_ids=ids, attention_mask=mask, pixel_values=pixels[index]).logits
+            logits = logits[:, -ids.shape[1]:]  # GIT's logits cover the image tokens first
+        else:
+            logits = self.model(input_ids=ids, attention_mask=mask, pixel_values=pixels[index]).logits
+        return sum_logprobs(logits, ids, inputs["target"])
 
 
 class _PairProcessor:

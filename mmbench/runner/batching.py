@@ -9,13 +9,17 @@ from typing import Any
 
 from mmbench.errors import MMBenchError
 from mmbench.models.base import is_out_of_memory
-from mmbench.types import EmbedRequest
+from mmbench.types import EmbedRequest, ScoreRequest
 
 
 def batching_key(req: Any) -> tuple[int, int]:
-    """Images before texts for embedding requests; within a kind, longest text first."""
+    """Images before texts for embedding requests; score requests after generate requests (an
+    adapter serves a mixed batch, but apart they batch better), by total text (context and
+    continuations: a request is that many rows); within a kind, longest text first."""
     if isinstance(req, EmbedRequest):
         return (0 if req.images else 1, -len(req.text or ""))
+    if isinstance(req, ScoreRequest):
+        return (2, -(len(req.prompt or "") * len(req.continuations) + sum(len(c) for c in req.continuations)))
     return (0, -len(req.prompt or req.question or ""))
 
 

@@ -69,7 +69,7 @@ def run_inference(task: Task, plan: Plan, model: Any, *, batch_size: int | str, 
         done = []
         for out in outputs:
             if out.ok:
-                inf.raw[out.id] = out.text if out.embedding is None else out.embedding
+                inf.raw[out.id] = out.value  # text, embedding or scores
                 done.append((hashes[out.id], owner[out.id], encode_output(out)))
             else:
                 inf.errors.setdefault(owner[out.id], out.error or "unknown error")
@@ -113,6 +113,9 @@ def cache_task_key(task: Task, rendered_prompt: str | None) -> str:
 #: embeddings from batch size 1 and batch size N count as equal within this max-abs difference
 #: (float32 kernels pick different reduction orders for different shapes)
 EMBEDDING_TOLERANCE = 1e-4
+#: log-likelihood sums (ScoreRequest) from batch size 1 and batch size N count as equal within this
+#: absolute difference (docs/likelihood.md: padding is masked out, so only float noise remains)
+SCORE_TOLERANCE = 1e-4
 
 
 def check_batch_invariance(model: Any, requests: list[Any], batch_size: int) -> dict[str, Any]:
@@ -133,8 +136,15 @@ def check_batch_invariance(model: Any, requests: list[Any], batch_size: int) -> 
     batched = [out for i in range(0, len(requests), size) for out in run(requests[i:i + size])]
     diffs = []
     max_diff = 0.0
+    max_score_diff = 0.0
     for a, b in zip(single, batched):
-        if a.embedding is not None and b.embedding is not None:
+        if a.scores is not None and b.scores is not None:
+            counts = [n for _, n in a.scores] == [n for _, n in b.scores]
+            diff = max((abs(x - y) for (x, _), (y, _) in zip(a.scores, b.scores)), default=0.0)
+            max_score_diff = max(max_score_diff, diff)
+            if diff > SCORE_TOLERANCE or not counts:
+                diffs.append((a.id, f"scores differ by {diff:.3g}" + ("" if counts else " (token counts)"), ""))
+        elif a.embedding is not None and b.embedding is not None:
             diff = float(np.max(np.abs(a.embedding - b.embedding)))
             max_diff = max(max_diff, diff)
             if diff > EMBEDDING_TOLERANCE:
@@ -147,4 +157,7 @@ def check_batch_invariance(model: Any, requests: list[Any], batch_size: int) -> 
     if any(out.embedding is not None for out in single):
         report["max_abs_embedding_diff"] = max_diff
         report["embedding_tolerance"] = EMBEDDING_TOLERANCE
+    if any(out.scores is not None for out in single):
+        report["max_abs_score_diff"] = max_score_diff
+        report["score_tolerance"] = SCORE_TOLERANCE
     return report
