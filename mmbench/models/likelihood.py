@@ -78,19 +78,14 @@ def sum_logprobs(logits: Any, input_ids: Any, target: Any) -> list[tuple[float, 
     log-softmax is taken in float32 whatever the model's dtype."""
     import torch
 
-    predicted = logits[:, :-1]
-    tokens = input_ids[:, 1:].to(predicted.device)
-    where = target[:, 1:].to(predicted.device)
-    out = []
-    for r in range(logits.shape[0]):
-        pos = where[r].nonzero().squeeze(-1)
-        if pos.numel() == 0:
-            out.append((0.0, 0))
-            continue
-        logp = torch.log_softmax(predicted[r, pos].float(), dim=-1)
-        picked = logp.gather(-1, tokens[r, pos].unsqueeze(-1)).squeeze(-1)
-        out.append((float(picked.double().sum()), int(pos.numel())))
-    return out
+    tokens = input_ids[:, 1:].to(logits.device)
+    where = target[:, 1:].to(logits.device)
+    rows, cols = where.nonzero(as_tuple=True)  # only the target positions: no (B, L, V) log-softmax
+    logp = torch.log_softmax(logits[:, :-1][rows, cols].float(), dim=-1)
+    picked = logp.gather(-1, tokens[rows, cols].unsqueeze(-1)).squeeze(-1).double()
+    sums = torch.zeros(logits.shape[0], dtype=torch.float64, device=logits.device).index_add_(0, rows, picked)
+    counts = where.sum(dim=1)
+    return [(float(t), int(n)) for t, n in zip(sums.cpu(), counts.cpu())]
 
 
 class ScoringMixin:
