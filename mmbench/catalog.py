@@ -55,8 +55,6 @@ FAMILIES.register("retrieval", "mmbench.tasks.retrieval:RetrievalTask",
                   description="embed images and captions; recall@k text-to-image and image-to-text")
 FAMILIES.register("multiple-choice", "mmbench.tasks.multiple_choice:MultipleChoiceTask",
                   description="image(s) + question + lettered options -> one option; optional circular evaluation")
-FAMILIES.register("zeroshot", "mmbench.tasks.zeroshot:ZeroShotTask",
-                  description="image -> one of a set of class names, by prompt-ensemble similarity or likelihood")
 FAMILIES.register("likelihood-choice", "mmbench.tasks.likelihood_choice:LikelihoodChoiceTask",
                   description="image + candidate texts -> the most likely candidate (ScoreRequest log-likelihoods)")
 
@@ -98,16 +96,6 @@ MODELS.register("easyvqa-clip", "mmbench.models.hf_embed:HFEmbeddingModel",
                 path=str(ASSETS_DIR / "models" / "easyvqa-clip"))
 MODELS.register("hf-vlm", "mmbench.models.hf_vlm:HFVisionLanguageModel",
                 description="HF image-text-to-text VLMs with chat templates (LLaVA, Qwen-VL, Idefics3, SmolVLM)")
-MODELS.register("hf-lm", "mmbench.models.hf_lm:HFCausalLM",
-                description="HF text-only causal LMs (GPT-2, Llama, Qwen2, ...; chat template if the tokenizer has "
-                            "one): a blind text baseline, or a Socratic pipeline's reasoner")
-MODELS.register("socratic", "mmbench.models.socratic:SocraticPipeline",
-                description="Socratic pipeline: --model-arg describer=<model> (captioner or VLM) writes what it "
-                            "sees, --model-arg reasoner=<model> (text LM) answers from it; docs/socratic.md")
-MODELS.register("easyvqa-socratic", "mmbench.models.socratic:SocraticPipeline",
-                description="reference Socratic pipeline: easyvqa-captioner describes, easyvqa-reasoner (tiny "
-                            "GPT-2 trained here on easy-VQA train captions + questions) answers",
-                describer="easyvqa-captioner", reasoner=str(ASSETS_DIR / "models" / "easyvqa-reasoner"))
 
 DEFAULT_MODEL = "easyvqa-captioner"
 DEFAULT_TASKS = ("easyvqa_caption",)
