@@ -96,6 +96,9 @@ MODELS.register("easyvqa-clip", "mmbench.models.hf_embed:HFEmbeddingModel",
                 path=str(ASSETS_DIR / "models" / "easyvqa-clip"))
 MODELS.register("hf-vlm", "mmbench.models.hf_vlm:HFVisionLanguageModel",
                 description="HF image-text-to-text VLMs with chat templates (LLaVA, Qwen-VL, Idefics3, SmolVLM)")
+MODELS.register("hf-itm", "mmbench.models.hf_itm:HFImageTextMatching",
+                description="HF image-text matching heads (BLIP BlipForImageTextRetrieval): P(match) of a text with "
+                            "an image, for the ITM consistency score")
 
 DEFAULT_MODEL = "easyvqa-captioner"
 DEFAULT_TASKS = ("easyvqa_caption",)

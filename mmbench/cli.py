@@ -454,21 +454,27 @@ def score_consistency_command(
         help="Folder of <image_id>.<png|jpg|...> files, or a JSONL of {image_id, image: path}.")] = None,
     task: Annotated[Optional[str], typer.Option(help="Take the images from this task's samples instead.")] = None,
     pairs: Annotated[Optional[str], typer.Option(
-        help="JSONL of {image: path, prompt: text}: CLIPScore of generated images against their prompts.")] = None,
-    scorer: Annotated[str, typer.Option(help="Embedding model that scores (the paper: CLIP ViT-B/32).")]
-    = "openai/clip-vit-base-patch32",
-    no_references: Annotated[bool, typer.Option("--no-references", help="CLIPScore only, no RefCLIPScore.")]
+        help="JSONL of {image: path, prompt: text}: score generated images against their prompts.")] = None,
+    scorer: Annotated[str, typer.Option(
+        help="Model that scores: a CLIP for clipscore (the paper: CLIP ViT-B/32), the PAC-S CLIP for pacs, a "
+             "generative VLM for vqascore, a BLIP ITM head for itm.")] = "openai/clip-vit-base-patch32",
+    method: Annotated[str, typer.Option(
+        help="clipscore (CLIPScore/RefCLIPScore), pacs (PAC-S/RefPAC-S, w=2.0), vqascore (P('Yes'), t2v_metrics' "
+             "template) or itm (BLIP P(match)).")] = "clipscore",
+    no_references: Annotated[bool, typer.Option("--no-references", help="No RefCLIPScore / RefPAC-S.")]
     = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    as_json: Annotated[bool, typer.Option("--json", help="Print {CLIPScore, RefCLIPScore} as numbers.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the method's values as numbers.")] = False,
 ) -> None:
-    """CLIPScore and RefCLIPScore (Hessel et al. 2021, as jmhessel/clipscore) of captions or prompt/image pairs."""
+    """Image-text consistency of captions or prompt/image pairs: CLIPScore and RefCLIPScore (Hessel et al.
+    2021, as jmhessel/clipscore), PAC-S, VQAScore or ITM (--method)."""
     from mmbench.scoring import score_consistency_files
+    from mmbench.scoring.consistency import METHODS
 
     values = score_consistency_files(predictions=predictions, images=images, task=task, pairs=pairs,
-                                     scorer=scorer, references=not no_references, device=device)
-    _print_scored(values, f"consistency (scorer {escape(scorer)})", metrics=["clipscore"], family="consistency",
-                  as_json=as_json)
+                                     scorer=scorer, references=not no_references, device=device, method=method)
+    _print_scored(values, f"consistency ({escape(method)}, scorer {escape(scorer)})", metrics=[METHODS[method][0]],
+                  family="consistency", as_json=as_json)
 
 
 _REFERENCES_OWN = " Default: the predictions' own references and meta (a run's predictions/<task>.jsonl)."

@@ -180,7 +180,8 @@ def clipscore_features(model: Any, images: Sequence[ImageRef], captions: Sequenc
 def clipscore_metric(predictions: Sequence[str], references: Sequence[Sequence[str]], *,
                      images: Sequence[ImageRef | None], load_embedder: Callable[[str, str], Any],
                      sample_ids: Sequence[str] | None = None, scorer: str = PAPER_SCORER, device: str = "auto",
-                     with_references: bool = True, batch_size: int = 64, required: bool = False) -> MetricValues:
+                     with_references: bool = True, batch_size: int = 64, required: bool = False,
+                     w: float = CLIPSCORE_W) -> MetricValues:
     """The ``clipscore`` task metric: CLIPScore of each caption against its image, and
     RefCLIPScore against its references (``with_references``; samples without references
     make it unavailable rather than partial).
@@ -191,7 +192,8 @@ def clipscore_metric(predictions: Sequence[str], references: Sequence[Sequence[s
     unavailable with the reason and a warning, so the run's other metrics and predictions
     are still written (as METEOR without Java); ``required=True`` raises instead.  The
     scorer's name and fingerprint hash go into the metric backend (and so into the task
-    fingerprint): runs scored by different CLIPs never share a leaderboard group."""
+    fingerprint): runs scored by different CLIPs never share a leaderboard group.  ``w``: the
+    rescaling weight (2.5, the paper's; :mod:`mmbench.metrics.pacscore` passes PAC-S's 2.0)."""
     ids = list(sample_ids) if sample_ids is not None else [str(i) for i in range(len(predictions))]
     if not len(ids) == len(images) == len(predictions) == len(references):
         raise ValueError(f"predictions ({len(predictions)}), references ({len(references)}), images ({len(images)}) "
@@ -215,7 +217,7 @@ def clipscore_metric(predictions: Sequence[str], references: Sequence[Sequence[s
         refs = None
     image_feats, caption_feats, ref_feats = clipscore_features(model, list(images), list(predictions), refs, ids,
                                                                batch_size)
-    values = score_clipscore(image_feats, caption_feats, ref_feats)
+    values = score_clipscore(image_feats, caption_feats, ref_feats, w=w)
     scorer_info = {"scorer": scorer, "scorer_hash": model.fingerprint()["hash"]}
     backend = {k: {**dict(v), **scorer_info} for k, v in values.backend.items()}
     unavailable = dict(values.unavailable)

@@ -25,6 +25,9 @@ for _name, _target in (
     ("gqa-accuracy", "mmbench.metrics.gqa:GQA_ACCURACY"),
     ("answer-consistency", "mmbench.metrics.consistency:ANSWER_CONSISTENCY"),
     ("clipscore", "mmbench.metrics.clipscore:CLIPSCORE"),
+    ("pac-s", "mmbench.metrics.pacscore:PAC_S"),
+    ("vqascore", "mmbench.metrics.vqascore:VQASCORE"),
+    ("itm-score", "mmbench.metrics.vqascore:ITM_SCORE"),
     ("retrieval-recall", "mmbench.metrics.retrieval:RETRIEVAL_RECALL"),
 ):
     METRICS.register(_name, _target)

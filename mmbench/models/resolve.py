@@ -95,6 +95,8 @@ def adapter_for_config(config: dict[str, Any], spec: str) -> str:
     archs = config.get("architectures") or []
     if model_type == "vilt" or any(a.endswith("ForQuestionAnswering") for a in archs):
         return "hf-vqa"
+    if "BlipForImageTextRetrieval" in archs:
+        return "hf-itm"
     if model_type in CAPTIONER_TYPES:
         return "hf-captioner"
     if model_type in EMBEDDING_TYPES:

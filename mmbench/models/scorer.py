@@ -1,7 +1,10 @@
-"""Scorer models: the embedding model a consistency metric (CLIPScore) scores with, loaded once.
+"""Scorer models: the model a consistency metric scores with, loaded once per process.
 
-Metrics never import model code: the runner and ``mmbench score`` pass :func:`load_embedder`
-to the metric, which calls it with the scorer named by the task.
+:func:`load_embedder` gives the embedding model of CLIPScore and PAC-S, :func:`load_scorer`
+the model with the "score" capability of VQAScore (a generative VLM) and ITM (a BLIP ITM
+head).  Metrics never import model code: the runner and ``mmbench score`` pass these
+functions to the metric (run options ``load_embedder`` / ``load_scorer``), which calls them
+with the scorer named by the task.
 """
 
 from __future__ import annotations
@@ -26,3 +29,22 @@ def load_embedder(spec: str, device: str = "auto") -> Any:
                                "needs a CLIP-style model (e.g. easyvqa-clip, openai/clip-vit-base-patch32)")
         _EMBEDDERS[key] = model
     return _EMBEDDERS[key]
+
+
+_SCORERS: dict[tuple[str, str], Any] = {}
+
+
+def load_scorer(spec: str, device: str = "auto") -> Any:
+    """An adapter for ``spec`` that serves :class:`~mmbench.types.ScoreRequest` (a VLM or captioner
+    for VQAScore, a BLIP ITM head for ITM), loaded once per process and device; a model that
+    cannot score is a clear error."""
+    from mmbench.models.resolve import load_model
+
+    key = (spec, device)
+    if key not in _SCORERS:
+        model = load_model(spec, device=device)
+        if "score" not in model.capabilities:
+            raise MMBenchError(f"scorer {spec!r} ({model.adapter}) cannot score texts by likelihood: VQAScore needs "
+                               "a generative VLM (hf-vlm), ITM a BLIP image-text-matching head (hf-itm)")
+        _SCORERS[key] = model
+    return _SCORERS[key]

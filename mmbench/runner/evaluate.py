@@ -85,7 +85,7 @@ def _evaluate(cfg: EvalConfig, progress: ProgressFactory, ready_model: Any = Non
     _seed_everything(cfg.seed)
 
     from mmbench.models.resolve import load_model
-    from mmbench.models.scorer import load_embedder
+    from mmbench.models.scorer import load_embedder, load_scorer
 
     ctx = distributed.setup() if ready_model is None else None
     device = cfg.device
@@ -128,7 +128,7 @@ def _evaluate(cfg: EvalConfig, progress: ProgressFactory, ready_model: Any = Non
         if moved is not None:
             run.notes.append(f"an earlier run in {out_dir} was moved to {moved}")
     run_options = {"tokenizer": cfg.tokenizer, "meteor": cfg.meteor, "device": cfg.device,
-                   "load_embedder": load_embedder}
+                   "load_embedder": load_embedder, "load_scorer": load_scorer}
     try:
         for task in tasks:
             run.tasks[task.name] = run_task(task, model, cfg, out_dir, progress, cache, ctx, run_options)
@@ -167,10 +167,10 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
     if cfg.check_batch_invariance:
         invariance = check_batch_invariance(model, list(plan.requests.values())[:16], int(inf.timer["batch_size"]))
     if run_options is None:
-        from mmbench.models.scorer import load_embedder
+        from mmbench.models.scorer import load_embedder, load_scorer
 
         run_options = {"tokenizer": cfg.tokenizer, "meteor": cfg.meteor, "device": cfg.device,
-                       "load_embedder": load_embedder}
+                       "load_embedder": load_embedder, "load_scorer": load_scorer}
     return score_and_write(task, plan, inf, model, cfg, out_dir, progress=progress, run_options=run_options,
                            t_start=t_start, memory_window=memory_window, write=ctx is None or ctx.is_main,
                            batch_invariance=invariance)

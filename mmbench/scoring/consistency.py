@@ -1,5 +1,10 @@
-"""``mmbench score consistency``: CLIPScore / RefCLIPScore of a predictions file, or of
-prompt/image pairs from a text-to-image system, read from files.
+"""``mmbench score consistency``: CLIPScore / RefCLIPScore (or PAC-S, VQAScore, ITM: ``method``) of
+a predictions file, or of prompt/image pairs from a text-to-image system, read from files.
+
+Methods (:data:`METHODS`): ``clipscore`` and ``pacs`` score with an embedding model
+(:func:`~mmbench.models.scorer.load_embedder`; PAC-S with the PAC-S CLIP checkpoint and w = 2.0),
+``vqascore`` with a generative VLM and ``itm`` with a BLIP ITM head, both through
+:func:`~mmbench.models.scorer.load_scorer` (the "score" capability).
 
 The metric is :func:`mmbench.metrics.clipscore.clipscore_metric` (equal to
 jmhessel/clipscore); the scorer, an embedding adapter (any CLIP-style model, e.g.
@@ -15,8 +20,30 @@ from pathlib import Path
 
 from mmbench.errors import DataError, MMBenchError
 from mmbench.metrics.clipscore import PAPER_SCORER, clipscore_metric
-from mmbench.models.scorer import load_embedder
+from mmbench.metrics.pacscore import pacs_metric
+from mmbench.metrics.vqascore import itm_metric, vqascore_metric
+from mmbench.models.scorer import load_embedder, load_scorer
 from mmbench.types import ImageRef, MetricValues
+
+#: --method -> (metric spec name, corpus key, reference-based key or None)
+METHODS = {"clipscore": ("clipscore", "CLIPScore", "RefCLIPScore"), "pacs": ("pac-s", "PAC-S", "RefPAC-S"),
+           "vqascore": ("vqascore", "VQAScore", None), "itm": ("itm-score", "ITMScore", None)}
+
+
+def _score(method: str, captions: list[str], refs: list[list[str]], images: list[ImageRef], ids: list[str], *,
+           scorer: str, with_references: bool, device: str, batch_size: int) -> MetricValues:
+    """One consistency method over texts and their images; the scorer must load (``required``)."""
+    common = dict(images=images, sample_ids=ids, scorer=scorer, device=device, batch_size=batch_size, required=True)
+    if method == "clipscore":
+        return clipscore_metric(captions, refs, load_embedder=load_embedder, with_references=with_references,
+                                **common)
+    if method == "pacs":
+        return pacs_metric(captions, refs, load_embedder=load_embedder, with_references=with_references, **common)
+    if method == "vqascore":
+        return vqascore_metric(captions, refs, load_scorer=load_scorer, **common)
+    if method == "itm":
+        return itm_metric(captions, refs, load_scorer=load_scorer, **common)
+    raise MMBenchError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
@@ -70,8 +97,10 @@ def _images_for(ids: list[str], images: str | None, task: str | None) -> dict[st
 
 def score_consistency_files(*, predictions: str | Path | None = None, images: str | None = None,
                             task: str | None = None, pairs: str | Path | None = None, scorer: str = PAPER_SCORER,
-                            references: bool = True, device: str = "auto", batch_size: int = 64) -> MetricValues:
-    """CLIPScore (and RefCLIPScore) of a predictions file, or CLIPScore of prompt/image pairs.
+                            references: bool = True, device: str = "auto", batch_size: int = 64,
+                            method: str = "clipscore") -> MetricValues:
+    """CLIPScore (and RefCLIPScore) of a predictions file, or CLIPScore of prompt/image pairs;
+    ``method`` (:data:`METHODS`) picks PAC-S/RefPAC-S, VQAScore or ITM instead.
 
     * ``predictions``: JSONL of ``{image_id, prediction[, references]}`` (mmbench's own
       ``predictions/<task>.jsonl`` works as is), with the images from ``images`` or ``task``.
@@ -81,6 +110,9 @@ def score_consistency_files(*, predictions: str | Path | None = None, images: st
     """
     if (predictions is None) == (pairs is None):
         raise MMBenchError("give either --predictions (captions) or --pairs (prompt/image pairs)")
+    if method not in METHODS:
+        raise MMBenchError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
+    _, _, ref_key = METHODS[method]
     from mmbench.io import read_jsonl
 
     if pairs is not None:
@@ -99,11 +131,10 @@ def score_consistency_files(*, predictions: str | Path | None = None, images: st
                                                 else Path(pairs).parent / image)))
         if not ids:
             raise DataError("no pairs (the file is empty)", source=str(pairs))
-        values = clipscore_metric(captions, [[] for _ in ids], images=image_refs, sample_ids=ids, scorer=scorer,
-                                  load_embedder=load_embedder,
-                                  device=device, with_references=False, batch_size=batch_size, required=True)
-        return MetricValues(values.corpus, values.per_sample, {"RefCLIPScore": "prompt/image pairs have no references"},
-                            values.backend, values.warnings)
+        values = _score(method, captions, [[] for _ in ids], image_refs, ids, scorer=scorer, with_references=False,
+                        device=device, batch_size=batch_size)
+        unavailable = {ref_key: "prompt/image pairs have no references"} if ref_key else {}
+        return MetricValues(values.corpus, values.per_sample, unavailable, values.backend, values.warnings)
 
     from mmbench.scoring.readers import read_predictions
 
@@ -118,14 +149,12 @@ def score_consistency_files(*, predictions: str | Path | None = None, images: st
         refs_list.append(value)
     table = _images_for(ids, images, task)
     captions = [preds[sid][0] or "" for sid in ids]
-    values = clipscore_metric(captions, refs_list or [[] for _ in ids], images=[table[s] for s in ids],
-                              sample_ids=ids, scorer=scorer, load_embedder=load_embedder, device=device,
-                              with_references=references and refs_list is not None, batch_size=batch_size,
-                              required=True)
+    values = _score(method, captions, refs_list or [[] for _ in ids], [table[s] for s in ids], ids, scorer=scorer,
+                    with_references=references and refs_list is not None, device=device, batch_size=batch_size)
     failed = sum(1 for sid in ids if preds[sid][0] is None)
     warnings = values.warnings + ((f"{failed} recorded failure(s) scored as empty captions",) if failed else ())
-    if references and refs_list is None:
-        unavailable = {**values.unavailable, "RefCLIPScore": "not every prediction line has references"}
+    if references and refs_list is None and ref_key:
+        unavailable = {**values.unavailable, ref_key: "not every prediction line has references"}
     else:
         unavailable = dict(values.unavailable)
     return MetricValues(values.corpus, values.per_sample, unavailable, values.backend, warnings)
