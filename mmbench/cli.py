@@ -432,10 +432,12 @@ def score_retrieval_command(
     text_to_image: Annotated[str, typer.Option(help="JSON list: the image row of each text row.")],
     image_groups: Annotated[Optional[str], typer.Option(
         help="JSON list: a group label per image; images of a group are interchangeable.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print {t2i_R@1,5,10, i2t_R@1,5,10} as fractions.")]
+    as_json: Annotated[bool, typer.Option("--json", help=(
+        "Print {t2i,i2t}_R@1,5,10, {t2i,i2t}_P@1,5,10, {t2i,i2t}_mAP and {t2i,i2t}_R-precision as fractions."))]
     = False,
 ) -> None:
-    """Recall@k both ways from precomputed embeddings, as CLIP_benchmark (pessimistic ties).
+    """Recall@k both ways from precomputed embeddings, as CLIP_benchmark, plus precision@k,
+    R-precision and mAP (pessimistic ties; docs/retrieval.md).
 
     t2i: a text queries the images (hit if its image is in the top k); i2t: an image queries
     the texts (hit if any of its captions is in the top k)."""

@@ -139,7 +139,9 @@ def test_dual_encoder_evaluates_through_model_dir(tmp_path, checkpoints, kind):
         "--text-to-image", str(tmp_path / "run" / f"predictions/{task}.text_to_image.json")])
     assert rescored.exit_code == 0, rescored.output
     values = json.loads(rescored.stdout.strip().splitlines()[-1])
-    assert list(values) == ["t2i_R@1", "t2i_R@5", "t2i_R@10", "i2t_R@1", "i2t_R@5", "i2t_R@10"]
+    assert list(values) == ["t2i_R@1", "t2i_R@5", "t2i_R@10", "i2t_R@1", "i2t_R@5", "i2t_R@10",
+                            "t2i_P@1", "t2i_P@5", "t2i_P@10", "i2t_P@1", "i2t_P@5", "i2t_P@10",
+                            "t2i_mAP", "i2t_mAP", "t2i_R-precision", "i2t_R-precision"]
     assert all(values[key] == entry["metrics"][key] for key in values)
 
 

@@ -57,7 +57,8 @@ import numpy as np
 from mmbench.metrics.spec import MetricSpec, Output
 from mmbench.types import MetricValues
 
-__all__ = ["retrieval_recall", "retrieval_ranks", "recall_from_ranks", "score_retrieval", "stack_embeddings"]
+__all__ = ["retrieval_recall", "retrieval_metrics", "retrieval_ranks", "recall_from_ranks", "score_retrieval",
+           "stack_embeddings"]
 
 # At most this many scores (rows x gallery) are held at once: 256 MiB in float32.
 _MAX_BLOCK_SCORES = 1 << 26
@@ -164,6 +165,39 @@ def retrieval_recall(
         image_emb, text_emb, text_to_image, normalize=normalize, chunk_size=chunk_size, names=names,
         image_groups=image_groups)
     return recall_from_ranks(text_ranks, image_ranks, ks, grouped=image_groups is not None)
+
+
+def retrieval_metrics(
+    image_emb: np.ndarray,
+    text_emb: np.ndarray,
+    text_to_image: Sequence[int],
+    ks: Sequence[int] = (1, 5, 10),
+    *,
+    normalize: bool = True,
+    chunk_size: int = 4096,
+    names: tuple[str, str] = ("image_emb", "text_emb"),
+    image_groups: Sequence[Any] | None = None,
+) -> MetricValues:
+    """:func:`retrieval_recall`'s keys plus precision and ranking quality both ways:
+    ``{t2i,i2t}_P@{k}``, ``{t2i,i2t}_R-precision`` and ``{t2i,i2t}_mAP``, defined (same tie rule)
+    in :mod:`mmbench.metrics.retrieval_ranking`.  Arguments as :func:`retrieval_recall`."""
+    from mmbench.metrics.retrieval_ranking import ranking_corpus, ranking_quality
+
+    recall = retrieval_recall(image_emb, text_emb, text_to_image, ks, normalize=normalize, chunk_size=chunk_size,
+                              names=names, image_groups=image_groups)
+    per_query = ranking_quality(image_emb, text_emb, text_to_image, ks, normalize=normalize,
+                                chunk_size=chunk_size, names=names, image_groups=image_groups)
+    gallery = {"t2i": len(per_query["i2t"]["AP"]), "i2t": len(per_query["t2i"]["AP"])}
+    corpus, warnings = ranking_corpus(per_query, _check_ks(ks), gallery)
+    return _merge(recall, corpus, warnings)
+
+
+def _merge(recall: MetricValues, corpus: dict[str, float], warnings: list[str]) -> MetricValues:
+    backend = dict(next(iter(recall.backend.values()), _BACKEND))
+    return MetricValues(corpus={**recall.corpus, **corpus},
+                        backend={**recall.backend, **{key: dict(backend) for key in corpus}},
+                        warnings=tuple(recall.warnings) + tuple(w for w in warnings if w not in recall.warnings),
+                        per_sample=recall.per_sample)
 
 
 def recall_from_ranks(text_ranks: np.ndarray, image_ranks: np.ndarray, ks: Sequence[int] = (1, 5, 10), *,
@@ -379,8 +413,12 @@ def score_retrieval(predictions: Sequence[Any], references: Sequence[Sequence[st
     A failed sample's image and captions count as misses in both directions (they stay in
     the recall denominators) and are left out of the galleries, so a failure never raises
     a score.  ``per_sample`` gives each image its own i2t hit (0/1) and the fraction of its
-    captions that find it (``t2i_R@k``), plus its ranks.
+    captions that find it (``t2i_R@k``), plus its ranks.  Precision@k, R-precision and mAP
+    (:mod:`mmbench.metrics.retrieval_ranking`) come both ways too: per image its own i2t values
+    and the mean of its captions' t2i values; a failed query scores 0 in each.
     """
+    from mmbench.metrics.retrieval_ranking import ranking_corpus, ranking_quality
+
     ks = _check_ks(ks)
     if len(predictions) != len(references) or (groups is not None and len(groups) != len(predictions)):
         raise ValueError("predictions, references and groups must have one entry per sample")
@@ -388,6 +426,9 @@ def score_retrieval(predictions: Sequence[Any], references: Sequence[Sequence[st
     ok = [i for i, p in enumerate(predictions) if p is not None]
     text_rank_of: dict[tuple[int, int], float] = {}
     image_rank_of: dict[int, float] = {}
+    # per query: AP, R-precision, P@k (mmbench.metrics.retrieval_ranking); a failed query scores 0
+    text_quality_of: dict[tuple[int, int], dict[str, float]] = {}
+    image_quality_of: dict[int, dict[str, float]] = {}
     if ok:
         images, texts, mapping = stack_embeddings([predictions[i] for i in ok])
         if len(texts):
@@ -395,11 +436,15 @@ def score_retrieval(predictions: Sequence[Any], references: Sequence[Sequence[st
             labels = [groups[i] if groups[i] is not None else ("sample", i) for i in ok] if grouped else None
             t_ranks, i_ranks = retrieval_ranks(images, texts, mapping, image_groups=labels,
                                                names=("image embeddings", "text embeddings"))
+            quality = ranking_quality(images, texts, mapping, ks, image_groups=labels,
+                                      names=("image embeddings", "text embeddings"))
             row = 0
             for pos, i in enumerate(ok):
                 image_rank_of[i] = float(i_ranks[pos])
+                image_quality_of[i] = {key: float(v[pos]) for key, v in quality["i2t"].items()}
                 for j in range(len(predictions[i]["texts"])):
                     text_rank_of[(i, j)] = float(t_ranks[row])
+                    text_quality_of[(i, j)] = {key: float(v[row]) for key, v in quality["t2i"].items()}
                     row += 1
     n_samples = len(predictions)
     text_ranks = np.array([text_rank_of.get((i, j), np.inf) for i in range(n_samples)
@@ -409,6 +454,16 @@ def score_retrieval(predictions: Sequence[Any], references: Sequence[Sequence[st
         raise ValueError("no captions at all: nothing to retrieve")
     values = recall_from_ranks(text_ranks, image_ranks, ks, grouped=grouped)
     n_images, n_texts = len(image_ranks), len(text_ranks)
+    quality_keys = ["AP", "R-precision", *(f"P@{k}" for k in ks)]
+    zero = dict.fromkeys(quality_keys, 0.0)
+    text_quality = [text_quality_of.get((i, j), zero) for i in range(n_samples) for j in range(len(references[i]))]
+    image_quality = [image_quality_of.get(i, zero) for i in range(n_samples)]
+    per_query = {"t2i": {key: np.array([q[key] for q in text_quality]) for key in quality_keys},
+                 "i2t": {key: np.array([q[key] for q in image_quality]) for key in quality_keys}}
+    # the galleries hold the samples that did not fail (clamping of k follows them, as for recall)
+    gallery = {"t2i": len(ok), "i2t": sum(len(predictions[i]["texts"]) for i in ok)}
+    corpus, quality_warnings = ranking_corpus(per_query, ks, gallery)
+    values = _merge(values, corpus, quality_warnings)
     per_sample: list[dict[str, float]] = []
     for i in range(n_samples):
         i_rank = image_rank_of.get(i, np.inf)
@@ -417,6 +472,10 @@ def score_retrieval(predictions: Sequence[Any], references: Sequence[Sequence[st
         scores: dict[str, float] = {f"i2t_R@{k}": float(i_rank <= min(k, n_texts)) for k in ks}
         if t_ranks:
             scores.update({f"t2i_R@{k}": float(np.mean([r <= min(k, n_images) for r in t_ranks])) for k in ks})
+        scores.update({_quality_key("i2t", key): image_quality[i][key] for key in quality_keys})
+        mine = [text_quality_of.get((i, j), zero) for j in range(len(references[i]))]
+        if mine:
+            scores.update({_quality_key("t2i", key): float(np.mean([q[key] for q in mine])) for key in quality_keys})
         if np.isfinite(i_rank):
             scores["i2t_rank"] = float(i_rank)
         finite = [r for r in t_ranks if np.isfinite(r)]
@@ -432,11 +491,17 @@ def score_retrieval(predictions: Sequence[Any], references: Sequence[Sequence[st
                         warnings=tuple(warnings))
 
 
+def _quality_key(direction: str, key: str) -> str:
+    return f"{direction}_mAP" if key == "AP" else f"{direction}_{key}"
+
+
 RETRIEVAL_RECALL = MetricSpec(
-    name="retrieval-recall", fn=score_retrieval, version="1", primary="t2i_R@1",
-    description="image-text retrieval recall@k both ways (t2i_R@k, i2t_R@k) and mean/median ranks, "
-                "as CLIP_benchmark, with a pessimistic tie rule; retrieval tasks only",
-    outputs=(Output("t2i_R@*"), Output("i2t_R@*"),
+    name="retrieval-recall", fn=score_retrieval, version="2", primary="t2i_R@1",
+    description="image-text retrieval recall@k both ways (t2i_R@k, i2t_R@k) as CLIP_benchmark, precision@k, "
+                "R-precision, mAP and mean/median ranks, with a pessimistic tie rule; retrieval tasks only",
+    # version 2 (#12): adds {t2i,i2t}_P@k, _R-precision and _mAP; the recall values are unchanged
+    outputs=(Output("t2i_R@*"), Output("i2t_R@*"), Output("t2i_P@*"), Output("i2t_P@*"),
+             Output("*_R-precision"), Output("*_mAP"),
              Output("t2i_mean_rank", higher_is_better=False),  # per sample: the mean over its captions
              Output("i2t_mean_rank", higher_is_better=False, per_sample=False),  # per sample: i2t_rank
              Output("*_median_rank", higher_is_better=False, aggregation="corpus", per_sample=False)),

@@ -1,4 +1,4 @@
-"""``mmbench score retrieval``: recall@k both ways from precomputed embedding files."""
+"""``mmbench score retrieval``: recall@k, precision@k, R-precision and mAP both ways from embedding files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from typing import Any
 from mmbench.errors import DataError
 from mmbench.types import MetricValues
 
-RETRIEVAL_JSON_KEYS = ("t2i_R@1", "t2i_R@5", "t2i_R@10", "i2t_R@1", "i2t_R@5", "i2t_R@10")
+RETRIEVAL_JSON_KEYS = ("t2i_R@1", "t2i_R@5", "t2i_R@10", "i2t_R@1", "i2t_R@5", "i2t_R@10",
+                       "t2i_P@1", "t2i_P@5", "t2i_P@10", "i2t_P@1", "i2t_P@5", "i2t_P@10",
+                       "t2i_mAP", "i2t_mAP", "t2i_R-precision", "i2t_R-precision")
 
 
 def load_embeddings(path: str | Path) -> Any:
@@ -29,12 +31,13 @@ def load_embeddings(path: str | Path) -> Any:
 def score_retrieval_files(image_embeddings: str | Path, text_embeddings: str | Path, text_to_image: str | Path,
                           *, image_groups: str | Path | None = None,
                           ks: tuple[int, ...] = (1, 5, 10)) -> MetricValues:
-    """Recall@k both ways from precomputed embeddings (see :mod:`mmbench.metrics.retrieval`).
+    """Recall@k, precision@k, R-precision and mAP both ways from precomputed embeddings (see
+    :mod:`mmbench.metrics.retrieval` and :mod:`mmbench.metrics.retrieval_ranking`).
 
     ``text_to_image`` is a JSON list giving the image row of each text row; ``image_groups``
     an optional JSON list with one group label per image row.  Errors name the file and row.
     """
-    from mmbench.metrics.retrieval import retrieval_recall
+    from mmbench.metrics.retrieval import retrieval_metrics
     from mmbench.tasks.retrieval import read_json_list
 
     images = load_embeddings(image_embeddings)
@@ -53,7 +56,7 @@ def score_retrieval_files(image_embeddings: str | Path, text_embeddings: str | P
         raise DataError(f"has {len(mapping)} entries but {text_embeddings} has {len(texts) if texts.ndim else 0} "
                         "rows: give the image row of every text row", source=str(text_to_image))
     try:
-        return retrieval_recall(images, texts, mapping, ks, names=(str(image_embeddings), str(text_embeddings)),
+        return retrieval_metrics(images, texts, mapping, ks, names=(str(image_embeddings), str(text_embeddings)),
                                 image_groups=groups)
     except ValueError as exc:
         raise DataError(str(exc)) from None
