@@ -57,6 +57,8 @@ FAMILIES.register("multiple-choice", "mmbench.tasks.multiple_choice:MultipleChoi
                   description="image(s) + question + lettered options -> one option; optional circular evaluation")
 FAMILIES.register("likelihood-choice", "mmbench.tasks.likelihood_choice:LikelihoodChoiceTask",
                   description="image + candidate texts -> the most likely candidate (ScoreRequest log-likelihoods)")
+FAMILIES.register("zeroshot", "mmbench.tasks.zeroshot:ZeroShotTask",
+                  description="image -> one of a set of class names, by prompt-ensemble similarity or likelihood")
 
 # ---------------------------------------------------------------- models
 MODELS = Registry("model", "mmbench.models")
@@ -104,9 +106,9 @@ DEFAULT_MODEL = "easyvqa-captioner"
 DEFAULT_TASKS = ("easyvqa_caption",)
 #: what `mmbench eval` runs with no --model and no --tasks: each reference model on its easy-VQA task
 DEFAULT_SUITE: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("easyvqa-captioner", ("easyvqa_caption",)),
+    ("easyvqa-captioner", ("easyvqa_caption", "easyvqa_zeroshot_lm")),
     ("easyvqa-vilt", ("easyvqa_vqa", "easyvqa_mc", "easyvqa_pope")),
-    ("easyvqa-clip", ("easyvqa_retrieval",)),
+    ("easyvqa-clip", ("easyvqa_retrieval", "easyvqa_zeroshot")),
 )
 
 

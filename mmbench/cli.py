@@ -448,6 +448,26 @@ def score_retrieval_command(
                   json_keys=RETRIEVAL_JSON_KEYS)
 
 
+@command(score_app, "zeroshot")
+def score_zeroshot_command(
+    labels: Annotated[str, typer.Option(help="JSON list: the true class index of each image row.")],
+    image_embeddings: Annotated[Optional[str], typer.Option(
+        help="Image embeddings, a 2-D .npy array (one row per image).")] = None,
+    class_embeddings: Annotated[Optional[str], typer.Option(
+        help="Classifier, a 2-D .npy array: one row per class, averaged over templates and normalised.")] = None,
+    class_scores: Annotated[Optional[str], typer.Option(
+        help="Instead of embeddings: images x classes scores (.npy; a likelihood run's class_scores).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {acc1, acc5, mean_per_class_recall}.")] = False,
+) -> None:
+    """Zero-shot classification acc@1, acc@5 and mean per-class recall, as CLIP_benchmark (pessimistic ties)."""
+    from mmbench.scoring.zeroshot import ZEROSHOT_JSON_KEYS, score_zeroshot_files
+
+    values = score_zeroshot_files(labels, image_embeddings=image_embeddings, class_embeddings=class_embeddings,
+                                  class_scores=class_scores)
+    _print_scored(values, "zero-shot classification", metrics=["zeroshot-classification"], family="zeroshot",
+                  as_json=as_json, json_keys=tuple(k for k in ZEROSHOT_JSON_KEYS if k in values.corpus))
+
+
 @command(score_app, "consistency")
 def score_consistency_command(
     predictions: Annotated[Optional[str], typer.Option(

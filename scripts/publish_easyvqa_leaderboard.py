@@ -17,13 +17,13 @@ import shutil
 from pathlib import Path
 
 RUNS = (
-    ("easyvqa-captioner", ("easyvqa_caption",)),
+    ("easyvqa-captioner", ("easyvqa_caption", "easyvqa_zeroshot_lm")),
     ("easyvqa-vilt", ("easyvqa_vqa", "easyvqa_consistency", "easyvqa_mc", "easyvqa_pope")),
     ("easyvqa-question-only", ("easyvqa_vqa", "easyvqa_consistency", "easyvqa_mc", "easyvqa_pope")),
     ("easyvqa-majority", ("easyvqa_vqa", "easyvqa_consistency", "easyvqa_mc", "easyvqa_pope")),
     ("easyvqa-always-yes", ("easyvqa_mc", "easyvqa_pope")),
     ("easyvqa-always-a", ("easyvqa_mc", "easyvqa_pope")),
-    ("easyvqa-clip", ("easyvqa_retrieval",)),
+    ("easyvqa-clip", ("easyvqa_retrieval", "easyvqa_zeroshot")),
 )
 
 

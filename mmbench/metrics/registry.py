@@ -29,6 +29,7 @@ for _name, _target in (
     ("vqascore", "mmbench.metrics.vqascore:VQASCORE"),
     ("itm-score", "mmbench.metrics.vqascore:ITM_SCORE"),
     ("retrieval-recall", "mmbench.metrics.retrieval:RETRIEVAL_RECALL"),
+    ("zeroshot-classification", "mmbench.metrics.zeroshot:ZEROSHOT_CLASSIFICATION"),
 ):
     METRICS.register(_name, _target)
 

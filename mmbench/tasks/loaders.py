@@ -37,6 +37,8 @@ for _name, _target, _description in (
      "easy-VQA colour and shape questions with options (offline)"),
     ("easyvqa-pope", "mmbench.tasks.datasets.easyvqa_pope:pope_rows",
      "easy-VQA POPE-style yes/no presence questions, random/popular/adversarial negatives (offline)"),
+    ("easyvqa-zeroshot", "mmbench.tasks.datasets.easyvqa_zeroshot:zeroshot_rows",
+     "easy-VQA test images labelled by colour-shape (24 classes), shape or colour (offline)"),
     ("gqa", "mmbench.tasks.datasets.gqa:gqa_rows",
      "GQA questions joined with their images from a second config of the same hub dataset (lmms-lab/GQA)"),
 ):
