@@ -59,6 +59,9 @@ FAMILIES.register("likelihood-choice", "mmbench.tasks.likelihood_choice:Likeliho
                   description="image + candidate texts -> the most likely candidate (ScoreRequest log-likelihoods)")
 FAMILIES.register("zeroshot", "mmbench.tasks.zeroshot:ZeroShotTask",
                   description="image -> one of a set of class names, by prompt-ensemble similarity or likelihood")
+FAMILIES.register("compositionality", "mmbench.tasks.compositionality:CompositionalityTask",
+                  description="Winoground (2 images x 2 captions) and caption choice among hard negatives (SugarCrepe, "
+                              "ARO), by similarity or likelihood")
 
 # ---------------------------------------------------------------- models
 MODELS = Registry("model", "mmbench.models")

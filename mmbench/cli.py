@@ -468,6 +468,39 @@ def score_zeroshot_command(
                   as_json=as_json, json_keys=tuple(k for k in ZEROSHOT_JSON_KEYS if k in values.corpus))
 
 
+@command(score_app, "winoground")
+def score_winoground_command(
+    scores: Annotated[str, typer.Option(
+        help='JSONL: {"id", "c0_i0", "c0_i1", "c1_i0", "c1_i1"[, "tag"]} per line (caption j with image k; '
+             "a run's predictions/<task>.scores.jsonl).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print {text_score, image_score, group_score}.")] = False,
+) -> None:
+    """Winoground text, image and group scores with the official strict inequalities (a tie fails)."""
+    from mmbench.scoring.compositionality import WINOGROUND_JSON_KEYS, score_winoground_files
+
+    _print_scored(score_winoground_files(scores), "Winoground", metrics=["winoground"], family="compositionality",
+                  as_json=as_json, json_keys=WINOGROUND_JSON_KEYS)
+
+
+@command(score_app, "caption-choice")
+def score_caption_choice_command(
+    scores: Annotated[str, typer.Option(
+        help='JSONL: {"id", "scores": [...], "correct"?, "group"?, "split"?} per line, scores in the official '
+             "option order (a run's predictions/<task>.scores.jsonl).")],
+    min_group_count: Annotated[int, typer.Option(help="macro_accuracy leaves out smaller groups (ARO VG-A: 25).")]
+    = 0,
+    exclude_group: Annotated[Optional[list[str]], typer.Option(
+        help="A group macro_accuracy leaves out (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
+) -> None:
+    """Caption-choice accuracy (SugarCrepe, ARO): argmax in the official option order, first listed wins a tie."""
+    from mmbench.scoring.compositionality import score_caption_choice_files
+
+    values = score_caption_choice_files(scores, min_group_count=min_group_count,
+                                        exclude_groups=tuple(exclude_group or ()))
+    _print_scored(values, "caption choice", metrics=["caption-choice"], family="compositionality", as_json=as_json)
+
+
 @command(score_app, "consistency")
 def score_consistency_command(
     predictions: Annotated[Optional[str], typer.Option(

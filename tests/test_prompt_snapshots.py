@@ -32,6 +32,10 @@ def test_prompt_snapshots():
             rendered[name] = {"embed": [r.text if r.text is not None else "<image>" for r in reqs[:3]]}
             continue
         req = reqs[0]
+        if hasattr(req, "continuations"):  # ScoreRequest (likelihood): the prefix and the first candidates
+            rendered[name] = {"score": {"prompt": req.prompt, "continuations": list(req.continuations[:3]),
+                                        "n_continuations": len(req.continuations)}}
+            continue
         rendered[name] = {"prompt": req.prompt, "question": req.question,
                           "generation": task.config.generation.as_dict()}
     if os.environ.get("MMBENCH_UPDATE_SNAPSHOTS") == "1":

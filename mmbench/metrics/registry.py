@@ -30,6 +30,8 @@ for _name, _target in (
     ("itm-score", "mmbench.metrics.vqascore:ITM_SCORE"),
     ("retrieval-recall", "mmbench.metrics.retrieval:RETRIEVAL_RECALL"),
     ("zeroshot-classification", "mmbench.metrics.zeroshot:ZEROSHOT_CLASSIFICATION"),
+    ("winoground", "mmbench.metrics.compositionality:WINOGROUND"),
+    ("caption-choice", "mmbench.metrics.compositionality:CAPTION_CHOICE"),
 ):
     METRICS.register(_name, _target)
 

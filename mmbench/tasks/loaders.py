@@ -39,6 +39,10 @@ for _name, _target, _description in (
      "easy-VQA POPE-style yes/no presence questions, random/popular/adversarial negatives (offline)"),
     ("easyvqa-zeroshot", "mmbench.tasks.datasets.easyvqa_zeroshot:zeroshot_rows",
      "easy-VQA test images labelled by colour-shape (24 classes), shape or colour (offline)"),
+    ("sugarcrepe", "mmbench.tasks.datasets.compositionality:sugarcrepe_rows",
+     "SugarCrepe's seven splits from the official JSON ($SUGARCREPE_DIR) and COCO val2017 ($COCO_VAL2017_DIR)"),
+    ("aro", "mmbench.tasks.datasets.compositionality:aro_rows",
+     "ARO VG-Relation/VG-Attribution ($ARO_DIR, boxes cropped) and COCO/Flickr30k order (exported test cases)"),
     ("gqa", "mmbench.tasks.datasets.gqa:gqa_rows",
      "GQA questions joined with their images from a second config of the same hub dataset (lmms-lab/GQA)"),
 ):
