@@ -104,6 +104,12 @@ MODELS.register("hf-vlm", "mmbench.models.hf_vlm:HFVisionLanguageModel",
 MODELS.register("hf-itm", "mmbench.models.hf_itm:HFImageTextMatching",
                 description="HF image-text matching heads (BLIP BlipForImageTextRetrieval): P(match) of a text with "
                             "an image, for the ITM consistency score")
+MODELS.register("hf-lm", "mmbench.models.hf_lm:HFCausalLM",
+                description="HF text-only causal LMs (GPT-2, Llama, Qwen2, ...; chat template if the tokenizer has "
+                            "one): a blind text baseline, or a Socratic pipeline's reasoner")
+MODELS.register("socratic", "mmbench.models.socratic:SocraticPipeline",
+                description="Socratic pipeline: --model-arg describer=<model> (captioner or VLM) writes what it "
+                            "sees, --model-arg reasoner=<model> (text LM) answers from it; docs/socratic.md")
 
 DEFAULT_MODEL = "easyvqa-captioner"
 DEFAULT_TASKS = ("easyvqa_caption",)

@@ -41,6 +41,11 @@ VLM_TYPES = {"llava", "llava_next", "idefics2", "idefics3", "paligemma", "gemma3
 # num2words). Their checkpoints still reach hf-vlm through the *ForConditionalGeneration
 # architecture rule in adapter_for_config, untested.
 EMBEDDING_TYPES = {"clip", "siglip", "siglip2", "chinese_clip", "altclip", "align", "metaclip_2"}
+# Text-only causal LMs (hf-lm): any checkpoint whose architecture is a *ForCausalLM / *LMHeadModel
+# class; these types also when config.json names no architecture. GPT-2 and Llama are tested
+# (tests/fixtures/tiny_lms.py).
+LM_TYPES = {"gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi", "phi3", "gpt_neox", "opt",
+            "smollm3", "olmo", "olmo2"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
@@ -105,6 +110,9 @@ def adapter_for_config(config: dict[str, Any], spec: str) -> str:
         return "hf-vlm"
     if any(a.endswith("ForConditionalGeneration") or a.endswith("ForImageTextToText") for a in archs):
         return "hf-vlm"
+    if any(a.endswith("ForCausalLM") or a.endswith("LMHeadModel") for a in archs) or (
+            not archs and model_type in LM_TYPES):
+        return "hf-lm"
     raise ModelLoadError(
         f"cannot tell which adapter serves {spec!r} (model_type {model_type!r}, architectures {archs}). "
         f"Pass --adapter with one of: {', '.join(MODELS.names())}.")

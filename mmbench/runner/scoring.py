@@ -37,14 +37,19 @@ def score_and_write(task: Task, plan: Plan, inf: Inference, model: Any, cfg: Eva
     advance_scoring(1)
     score_s = time.perf_counter() - t_score
     info, primary, info_warnings = task.describe_outputs(list(values.corpus))
+    # a pipeline's intermediate text per request (a Socratic describer's description), kept in meta
+    between = (model.intermediate([r for rs in by_sample.values() for r in rs])
+               if write and hasattr(model, "intermediate") else {})
     records = []
     for s, pred, scores in zip(samples, predictions, values.per_sample or [{}] * len(samples)):
-        prompt = getattr((by_sample.get(s.id) or [None])[0], "prompt", None)
+        first = (by_sample.get(s.id) or [None])[0]
+        prompt = getattr(first, "prompt", None)
         text = raw.get(s.id)
         records.append(SampleRecord(
             id=s.id, prompt_hash=text_hash(prompt), raw_output=text if isinstance(text, str) else None,
             prediction=task.record_prediction(pred), references=s.references, scores=scores,
-            error=errors.get(s.id), meta=dict(s.meta)))
+            error=errors.get(s.id), meta=dict(s.meta, **({"intermediate": between[first.id]}
+                                                         if first is not None and first.id in between else {}))))
     pred_rel = f"predictions/{task.name}.jsonl"
     failures_rel = f"failures/{task.name}.jsonl" if errors else None
     artifacts: list[str] = []
