@@ -17,8 +17,8 @@ The last ``--dev-fraction`` of the train images (by image id) is held out of tra
 card reports accuracy there (template vs novel wordings), so nothing about the adapter was chosen
 on test data.  The adapter is saved with ``save_pretrained`` (``adapter_config.json`` +
 ``adapter_model.safetensors``, ~30 KB) and ``base_model_name_or_path`` set to
-``mmbench/assets/models/easyvqa-vilt``: mmbench resolves that path from the working directory, so
-``mmbench eval --model mmbench/assets/models/easyvqa-vilt-lora-rephrased`` works from the root of a
+``easyvqa-vilt``, the registered reference model: mmbench resolves a registered base to its checkpoint, so
+``mmbench eval --model mmbench/assets/models/easyvqa-vilt-lora-rephrased`` works from any folder of a
 fresh clone (see the model card for why not an absolute path or the registered name).
 
 Usage::
@@ -50,7 +50,7 @@ from train_easyvqa_vqa import Encoded, logits_fast, predict
 
 from mmbench.tasks.datasets.easyvqa_questions import consistency_rows, question_rows
 
-BASE_REL = "mmbench/assets/models/easyvqa-vilt"  # base_model_name_or_path, relative to the repository root
+BASE_REL = "easyvqa-vilt"  # base_model_name_or_path: the registered reference model (mmbench resolves it)
 DEFAULT_OUT = REPO / "mmbench" / "assets" / "models" / "easyvqa-vilt-lora-rephrased"
 
 

@@ -21,10 +21,15 @@ def _script():
     return module
 
 
-def test_adapter_names_a_base_that_resolves_from_the_repository_root():
+def test_adapter_names_a_registered_base_that_resolves_from_any_folder(tmp_path, monkeypatch):
+    from mmbench.models.resolve import resolve_model
+
     cfg = json.loads((ADAPTER / "adapter_config.json").read_text())
-    assert not Path(cfg["base_model_name_or_path"]).is_absolute()
-    assert (REPO / cfg["base_model_name_or_path"] / "config.json").is_file()
+    assert cfg["base_model_name_or_path"] == "easyvqa-vilt"
+    monkeypatch.chdir(tmp_path)  # not the repository root
+    resolved = resolve_model(str(ADAPTER))
+    assert (Path(resolved.kwargs["path"]) / "config.json").is_file()
+    assert resolved.kwargs["path"].endswith("mmbench/assets/models/easyvqa-vilt")
     assert (ADAPTER / "adapter_model.safetensors").stat().st_size < 100_000
 
 
@@ -44,7 +49,7 @@ def test_lora_comparison_on_a_tiny_limit(tmp_path, monkeypatch):
     cand = report["candidates"]["easyvqa-vilt-lora-rephrased"]
     assert report["base"]["name"] == "easyvqa-vilt" and report["base"]["peft_adapter"] is None
     assert cand["model"]["peft_adapter"]["path"] == "mmbench/assets/models/easyvqa-vilt-lora-rephrased"
-    assert cand["model"]["base_model"] == "mmbench/assets/models/easyvqa-vilt"
+    assert cand["model"]["base_model"].endswith("mmbench/assets/models/easyvqa-vilt")
     assert "PEFT adapter mmbench/assets/models/easyvqa-vilt-lora-rephrased" in cand["relation"]
     assert "same weights hash" in cand["relation"]  # the adapter's base is the base run's checkpoint
     assert set(cand["tasks"]) == {"easyvqa_vqa", "easyvqa_consistency"}

@@ -169,6 +169,7 @@ def resolve_model(spec: str, *, adapter: str | None = None, revision: str | None
         if not base_spec:
             raise ModelLoadError(f"{adapter_cfg_path} does not name its base model (base_model_name_or_path)")
         peft_dir = spec if Path(spec).is_dir() else str(adapter_cfg_path.parent)
+        base_spec = _peft_base(base_spec, Path(peft_dir))
     config_path, _ = fetch_config_file(base_spec, "config.json", None if peft_dir else revision)
     if config_path is None:
         raise ModelLoadError(f"{base_spec!r} has no config.json: not a transformers checkpoint")
@@ -183,6 +184,18 @@ def resolve_model(spec: str, *, adapter: str | None = None, revision: str | None
                          {"name": name, "path": base_spec, "revision": None if peft_dir else revision,
                           "trust_remote_code": trust_remote_code, "peft_adapter": peft_dir},
                          _ALWAYS_FIXED | {"path", "peft_adapter"}, checkpoint_quantization(config))
+
+
+def _peft_base(base: str, adapter_dir: Path) -> str:
+    """Where a PEFT adapter's ``base_model_name_or_path`` points: a registered model with a local
+    checkpoint (``easyvqa-vilt``) is that checkpoint; a relative path is taken relative to the
+    adapter's folder first (so an adapter shipped beside its base works from any working
+    directory), then as given; anything else is a hub id or a path, as written."""
+    if base in MODELS and MODELS.entry(base).options.get("path"):
+        return str(MODELS.entry(base).options["path"])
+    if not Path(base).is_absolute() and (adapter_dir / base).is_dir():
+        return str((adapter_dir / base).resolve())
+    return base
 
 
 def _local_quantization(path: Any) -> dict[str, Any] | None:
