@@ -115,7 +115,7 @@ DEFAULT_MODEL = "easyvqa-captioner"
 DEFAULT_TASKS = ("easyvqa_caption",)
 #: what `mmbench eval` runs with no --model and no --tasks: each reference model on its easy-VQA task
 DEFAULT_SUITE: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("easyvqa-captioner", ("easyvqa_caption", "easyvqa_zeroshot_lm")),
+    ("easyvqa-captioner", ("easyvqa_caption", "easyvqa_caption_vqascore", "easyvqa_zeroshot_lm")),
     ("easyvqa-vilt", ("easyvqa_vqa", "easyvqa_mc", "easyvqa_pope")),
     ("easyvqa-clip", ("easyvqa_retrieval", "easyvqa_zeroshot")),
 )

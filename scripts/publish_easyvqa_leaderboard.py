@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 RUNS = (
-    ("easyvqa-captioner", ("easyvqa_caption", "easyvqa_zeroshot_lm")),
+    ("easyvqa-captioner", ("easyvqa_caption", "easyvqa_caption_vqascore", "easyvqa_zeroshot_lm")),
     ("easyvqa-vilt", ("easyvqa_vqa", "easyvqa_consistency", "easyvqa_mc", "easyvqa_pope")),
     ("easyvqa-question-only", ("easyvqa_vqa", "easyvqa_consistency", "easyvqa_mc", "easyvqa_pope")),
     ("easyvqa-majority", ("easyvqa_vqa", "easyvqa_consistency", "easyvqa_mc", "easyvqa_pope")),

@@ -19,6 +19,15 @@ Faults for tests are injected on the server object and consumed in order::
         ...
         server.stats.max_in_flight                           # the most completions in flight at once
 
+Prompt logprobs (vLLM's extras, the openai-chat adapter's ``score_protocol``): a body with
+``prompt_logprobs`` (0 or more) gets a top-level ``prompt_logprobs`` list, ``None`` for the
+first prompt token then ``{str(token_id): {"logprob", "rank", "decoded_token"}}`` with the
+prompt's own token first (then the ``prompt_logprobs`` most likely others), from one forward
+pass of the same model in float32; ``add_generation_prompt`` and ``continue_final_message``
+are passed to the chat template as vLLM passes them.  ``OpenAIServer(...,
+prompt_logprobs=False)`` ignores those parameters instead, as an endpoint without the
+extension does.
+
 Other faults: ``"malformed"`` (200 with a body that is not JSON), ``"no_content"``
 (200 whose ``choices[0].message`` has no ``content``), ``"echo_auth"`` (400 whose
 body repeats the request's Authorization header, as a careless proxy might), and
@@ -71,13 +80,14 @@ class OpenAIServer:
     """Serve ``checkpoint`` under the name ``served_model``; use as a context manager (or start/stop)."""
 
     def __init__(self, checkpoint: str | Path, *, served_model: str = "tiny-llava", api_key: str | None = None,
-                 delay: float = 0.0):
+                 delay: float = 0.0, prompt_logprobs: bool = True):
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         self.checkpoint = str(checkpoint)
         self.served_model = served_model
         self.api_key = api_key
         self.delay = delay
+        self.prompt_logprobs = prompt_logprobs
         self.processor = AutoProcessor.from_pretrained(self.checkpoint, local_files_only=True)
         self.model = AutoModelForImageTextToText.from_pretrained(self.checkpoint, local_files_only=True).eval()
         weights = sorted(Path(self.checkpoint).glob("*.safetensors"))
@@ -97,7 +107,7 @@ class OpenAIServer:
         assert self._httpd is not None, "server not started"
         return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
 
-    def start(self) -> "OpenAIServer":
+    def start(self) -> OpenAIServer:
         handler = type("Handler", (_Handler,), {"app": self})
         self._stopping.clear()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -117,10 +127,10 @@ class OpenAIServer:
             self._thread.join(timeout=5)
         self._httpd = self._thread = None
 
-    def __enter__(self) -> "OpenAIServer":
+    def __enter__(self) -> OpenAIServer:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # -- test controls --------------------------------------------------------
@@ -176,14 +186,22 @@ class OpenAIServer:
         if body.get("temperature") not in (None, 0, 0.0):
             raise ValueError("this test server decodes greedily only (temperature 0)")
         max_tokens = int(body.get("max_tokens") or 16)
-        text = self.processor.apply_chat_template(hf_messages, add_generation_prompt=True, tokenize=False)
+        extensions = self.prompt_logprobs  # vLLM's extra parameters, or (False) ignored as unknown
+        add_generation_prompt = bool(body.get("add_generation_prompt", True)) if extensions else True
+        continue_final = bool(body.get("continue_final_message", False)) if extensions else False
+        text = self.processor.apply_chat_template(hf_messages, add_generation_prompt=add_generation_prompt,
+                                                  continue_final_message=continue_final, tokenize=False)
+        k = body.get("prompt_logprobs") if extensions else None
+        prompt_logprobs = None
         with self._model_lock, torch.inference_mode():
             inputs = self.processor(text=[text], images=images or None, return_tensors="pt")
+            if k is not None:
+                prompt_logprobs = self._prompt_logprobs(inputs, int(k))
             out = self.model.generate(**inputs, max_new_tokens=max_tokens, do_sample=False, num_beams=1)
         new = out[0, inputs["input_ids"].shape[1]:]
         answer = self.processor.tokenizer.decode(new, skip_special_tokens=True)
         eos = self.processor.tokenizer.eos_token_id
-        return {
+        reply = {
             "id": f"chatcmpl-{self.stats.completions}",
             "object": "chat.completion",
             "created": int(time.time()),
@@ -193,6 +211,28 @@ class OpenAIServer:
             "usage": {"prompt_tokens": int(inputs["input_ids"].shape[1]), "completion_tokens": int(new.shape[0]),
                       "total_tokens": int(out.shape[1])},
         }
+        if prompt_logprobs is not None:
+            reply["prompt_logprobs"] = prompt_logprobs
+        return reply
+
+    def _prompt_logprobs(self, inputs: dict[str, Any], k: int) -> list[dict[str, dict[str, Any]] | None]:
+        """vLLM's ``prompt_logprobs`` for the prompt in ``inputs`` (one forward pass, float32)."""
+        import torch
+
+        ids = inputs["input_ids"][0]
+        logp = torch.log_softmax(self.model(**inputs).logits[0, :-1].float(), dim=-1)
+        tokenizer = self.processor.tokenizer
+        entries: list[dict[str, dict[str, Any]] | None] = [None]
+        for t in range(1, ids.shape[0]):
+            row, token = logp[t - 1], int(ids[t])
+            rank = int((row > row[token]).sum()) + 1
+            entry = {str(token): {"logprob": float(row[token]), "rank": rank,
+                                  "decoded_token": tokenizer.decode([token])}}
+            for other in row.topk(k).indices.tolist() if k > 0 else []:
+                entry.setdefault(str(other), {"logprob": float(row[other]), "rank": int((row > row[other]).sum()) + 1,
+                                              "decoded_token": tokenizer.decode([other])})
+            entries.append(entry)
+        return entries
 
 
 def _request_text(body: dict[str, Any]) -> str:
@@ -209,7 +249,7 @@ def _request_text(body: dict[str, Any]) -> str:
 class _Handler(BaseHTTPRequestHandler):
     app: OpenAIServer  # set on the subclass made by OpenAIServer.start
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
@@ -235,7 +275,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._error(401, "invalid or missing API key")
         return False
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+    def do_GET(self) -> None:
         if self.path.split("?")[0].rstrip("/") != "/v1/models":
             return self._error(404, f"no route {self.path}")
         if not self._authorised():
@@ -244,7 +284,7 @@ class _Handler(BaseHTTPRequestHandler):
             "id": self.app.served_model, "object": "model", "created": int(time.time()),
             "owned_by": "mmbench-tests", "root": Path(self.app.checkpoint).name, "revision": self.app.revision}]})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if self.path.split("?")[0].rstrip("/") != "/v1/chat/completions":
             return self._error(404, f"no route {self.path}")
         app = self.app

@@ -9,6 +9,25 @@ question).  Decoding is greedy (``temperature`` 0) unless the request samples
 a fixed ``seed`` is sent (servers that ignore it lose nothing).  The answer is
 ``choices[0].message.content``, stripped as the local adapters strip theirs.
 
+Score requests (:class:`~mmbench.types.ScoreRequest`), only with
+``score_protocol="vllm-prompt-logprobs"`` (``--model-arg score_protocol=vllm-prompt-logprobs``):
+each continuation is one chat-completions request whose messages are the user turn above and
+an assistant turn holding the continuation, with vLLM's extra parameters
+``add_generation_prompt: false, continue_final_message: true, prompt_logprobs: 0`` (and
+``max_tokens: 1``, the least vLLM accepts).  The server renders the conversation with its chat
+template, stopping right after the continuation, and returns ``prompt_logprobs``: per prompt
+token ``null`` (the first) or ``{token_id: {"logprob", "rank", "decoded_token"}}``, the
+prompt's own token first.  The continuation's tokens are found from the token offsets (the
+running sum of the decoded tokens' lengths, what ``text_offset`` is on the completions
+endpoint): the last tokens of the prompt that cover the continuation's text, a token merged
+across the boundary counting as the continuation's (as in the hf-vlm adapter); their
+log-probabilities are summed.  The completions endpoint's ``echo`` + ``logprobs`` would give
+``text_offset`` directly, but it takes no images.  The first score request is sent alone
+and checks that the endpoint returns prompt logprobs; if it does not (a hosted API that drops
+unknown parameters, an old vLLM), that request, and every later one without being sent, raises
+one :class:`~mmbench.errors.MMBenchError` saying so (the run stops with it) rather than failing
+sample after sample.  docs/likelihood.md shows how the rendering differs from the hf-vlm adapter's.
+
 Failure policy, per request (the rest of the batch is unaffected):
 
 * 429, 5xx, connection errors and timeouts are retried up to ``max_retries``
@@ -36,28 +55,81 @@ import io
 import json
 import os
 import random
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from mmbench.errors import MMBenchError, ModelLoadError
-from mmbench.models.base import ModelAdapter, PreparedBatch, _describe
-from mmbench.types import GenerateRequest, ModelOutput
+from mmbench.models.base import ModelAdapter, PreparedBatch, _describe, _output
+from mmbench.types import GenerateRequest, ModelOutput, ScoreRequest
 
 #: fields of a GET /models entry that identify the served weights (``created`` changes on every restart)
 _MODEL_ID_FIELDS = ("id", "root", "parent", "revision", "owned_by")
 _IMAGE_FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "jpg": ("JPEG", "image/jpeg"),
                   "webp": ("WEBP", "image/webp")}
 _JITTER = random.Random()  # its own generator: the runner seeds the global one, and jitter should not repeat
+#: the score protocols the adapter speaks (module docstring)
+SCORE_PROTOCOLS = ("vllm-prompt-logprobs",)
+#: HTTP statuses that, on the first score request, mean "the endpoint does not take these parameters"
+_UNSUPPORTED_STATUSES = (400, 404, 405, 422, 501)
 
 
 class RequestFailed(MMBenchError):
     """One chat-completions request failed for good (its text is already redacted)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class NoPromptLogprobs(MMBenchError):
+    """A 200 reply to a score request without usable ``prompt_logprobs``."""
+
+
+def continuation_logprob(prompt_logprobs: Any, continuation: str) -> tuple[float, int]:
+    """``(sum of log-probs, n tokens)`` of the last prompt tokens that cover ``continuation``.
+
+    ``prompt_logprobs`` is vLLM's list: ``None`` for the first token, then one
+    ``{token_id: {"logprob": float, "decoded_token": str, ...}}`` per token whose first entry
+    is the prompt's own token.  The token offsets are the running sums of the decoded tokens'
+    lengths; walking back from the end, the tokens whose text overlaps the last
+    ``len(continuation.strip())`` characters are the continuation's (a token that straddles
+    the boundary is included), and their text must end with the continuation.
+
+    >>> lp = [None, {"7": {"logprob": -0.5, "decoded_token": "Q:"}}, {"9": {"logprob": -0.25, "decoded_token": " Yes"}}]
+    >>> continuation_logprob(lp, "Yes")
+    (-0.25, 1)
+    """
+    target = continuation.strip()
+    if not isinstance(prompt_logprobs, list) or not prompt_logprobs:
+        raise NoPromptLogprobs(f"the reply has no prompt_logprobs list (got {type(prompt_logprobs).__name__})")
+    if not target:
+        raise MMBenchError("cannot score an empty continuation through prompt logprobs")
+    total, n, text = 0.0, 0, ""
+    for entry in reversed(prompt_logprobs):
+        if len(text) >= len(target):
+            break
+        if not isinstance(entry, dict) or not entry:
+            raise NoPromptLogprobs("prompt_logprobs ran out (a null or empty entry) before covering the "
+                                   f"continuation {continuation!r}")
+        first = next(iter(entry.values()))
+        if not isinstance(first, dict) or not isinstance(first.get("decoded_token"), str) \
+                or not isinstance(first.get("logprob"), (int, float)):
+            raise NoPromptLogprobs(f"a prompt_logprobs entry lacks logprob/decoded_token: {str(entry)[:120]}")
+        total += float(first["logprob"])
+        n += 1
+        text = first["decoded_token"] + text
+    if not text.rstrip().endswith(target):
+        raise MMBenchError(f"the prompt the endpoint scored does not end with the continuation {continuation!r} "
+                           f"(its last tokens read {text[-80:]!r}): does it honour continue_final_message?")
+    return total, n
 
 
 class _Retryable(Exception):
@@ -126,8 +198,9 @@ class OpenAIChatModel(ModelAdapter):
     def __init__(self, name: str, *, base_url: str | None = None, model: str | None = None,
                  api_key_env: str = "OPENAI_API_KEY", concurrency: int = 8, max_retries: int = 5,
                  timeout: float = 60.0, image_format: str = "png", seed: int | None = 0,
-                 backoff: float = 1.0, max_backoff: float = 60.0, dtype: str = "auto", device: str = "auto",
-                 revision: str | None = None, trust_remote_code: bool = False, **unknown: Any):
+                 backoff: float = 1.0, max_backoff: float = 60.0, score_protocol: str | None = None,
+                 dtype: str = "auto", device: str = "auto", revision: str | None = None,
+                 trust_remote_code: bool = False, **unknown: Any):
         # device, dtype, revision and trust_remote_code are passed to every adapter; they mean nothing here.
         if unknown:
             raise ModelLoadError(f"unknown option(s) for the openai-chat adapter: {', '.join(sorted(unknown))}")
@@ -158,6 +231,15 @@ class OpenAIChatModel(ModelAdapter):
         self.image_format = str(image_format).lower()
         if self.image_format not in _IMAGE_FORMATS:
             raise ModelLoadError(f"image_format must be one of {sorted(_IMAGE_FORMATS)}, not {image_format!r}")
+        if score_protocol is not None and score_protocol not in SCORE_PROTOCOLS:
+            raise ModelLoadError(f"score_protocol must be one of {list(SCORE_PROTOCOLS)}, not {score_protocol!r}")
+        self.score_protocol = score_protocol
+        if score_protocol is not None:
+            self.capabilities = frozenset({"generate", "score"})
+        # the first score request checks that the endpoint returns prompt logprobs: None = not yet checked,
+        # True = it does, an MMBenchError = it does not (raised for every later score request)
+        self._score_support: bool | MMBenchError | None = None
+        self._probe_lock = threading.Lock()
         listed = self._list_models()
         ids = [str(m.get("id")) for m in listed]
         if model is not None:  # may be an alias a gateway accepts without listing it
@@ -177,6 +259,8 @@ class OpenAIChatModel(ModelAdapter):
                              if server_model else None),
             "image_format": self.image_format,
         }
+        if score_protocol is not None:  # recorded only when set: generation fingerprints stay as they were
+            self.fingerprint_info["score_protocol"] = score_protocol
 
     # -- identity -----------------------------------------------------------
     def info(self) -> dict[str, Any]:
@@ -198,7 +282,7 @@ class OpenAIChatModel(ModelAdapter):
         if key:  # "unredirected": urllib must not forward the key to wherever a redirect points
             req.add_unredirected_header("Authorization", f"Bearer {key}")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - http(s) checked
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 return resp.status, resp.headers, resp.read()
         except urllib.error.HTTPError as exc:
             try:
@@ -227,8 +311,8 @@ class OpenAIChatModel(ModelAdapter):
             return []
         return [e for e in entries if isinstance(e, dict) and e.get("id") is not None]
 
-    def _post_once(self, body: bytes) -> str:
-        """One attempt.  Returns the answer; raises _Retryable or RequestFailed."""
+    def _post_once(self, body: bytes) -> dict[str, Any]:
+        """One attempt.  Returns the parsed reply; raises _Retryable or RequestFailed."""
         try:
             status, headers, data = self._request("POST", "/chat/completions", body)
         except (OSError, http.client.HTTPException) as exc:
@@ -237,20 +321,26 @@ class OpenAIChatModel(ModelAdapter):
         if status == 429 or status >= 500:
             raise _Retryable(f"HTTP {status}", snippet, parse_retry_after(headers.get("Retry-After")))
         if status != 200:
-            raise RequestFailed(self._redact(f"HTTP {status}: {snippet}"))
+            raise RequestFailed(self._redact(f"HTTP {status}: {snippet}"), status)
         try:
             reply = json.loads(data)
         except ValueError:
             raise RequestFailed(self._redact(f"HTTP 200 with a body that is not JSON: {snippet}")) from None
+        if not isinstance(reply, dict):
+            raise RequestFailed(self._redact(f"HTTP 200 with a body that is not a JSON object: {snippet}"))
+        return reply
+
+    def _answer(self, reply: dict[str, Any]) -> str:
         try:
             content = reply["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):
             content = None
         if not isinstance(content, str):
+            snippet = json.dumps(reply)[:300]
             raise RequestFailed(self._redact(f"the response has no choices[0].message.content: {snippet}"))
         return content.strip()
 
-    def _post(self, payload: dict[str, Any]) -> str:
+    def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
         body = json.dumps(payload).encode()
         attempt = 0
         while True:
@@ -265,11 +355,8 @@ class OpenAIChatModel(ModelAdapter):
                 attempt += 1
 
     # -- inference ----------------------------------------------------------
-    def build_payload(self, request: GenerateRequest, images: Sequence[Any]) -> dict[str, Any]:
-        """The chat-completions body for ``request`` (``images`` already decoded to RGB)."""
-        gen = request.generation
-        if gen.num_beams != 1:
-            raise MMBenchError(f"num_beams={gen.num_beams}: chat-completions endpoints do not offer beam search")
+    def _user_turn(self, text: str, images: Sequence[Any]) -> dict[str, Any]:
+        """The user message: one data-URL ``image_url`` part per image, then the text."""
         pil_format, mime = _IMAGE_FORMATS[self.image_format]
         content: list[dict[str, Any]] = []
         for img in images:
@@ -277,8 +364,35 @@ class OpenAIChatModel(ModelAdapter):
             img.save(buf, format=pil_format)
             url = f"data:{mime};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
             content.append({"type": "image_url", "image_url": {"url": url}})
-        content.append({"type": "text", "text": request.prompt or request.question or ""})
-        payload: dict[str, Any] = {"model": self.model, "messages": [{"role": "user", "content": content}],
+        content.append({"type": "text", "text": text})
+        return {"role": "user", "content": content}
+
+    def build_score_payloads(self, request: ScoreRequest, images: Sequence[Any]) -> list[dict[str, Any]]:
+        """One chat-completions body per continuation of ``request`` (module docstring)."""
+        if not request.continuations:
+            raise MMBenchError(f"score request {request.id!r} has no continuation to score")
+        user = self._user_turn(request.prompt or "", images)
+        payloads = []
+        for cont in request.continuations:
+            if not isinstance(cont, str) or not cont.strip():
+                raise MMBenchError(f"score request {request.id!r}: cannot score the continuation {cont!r}")
+            payload = {"model": self.model, "messages": [user, {"role": "assistant", "content": cont}],
+                       "add_generation_prompt": False, "continue_final_message": True, "prompt_logprobs": 0,
+                       "max_tokens": 1, "temperature": 0, "n": 1, "stream": False}
+            if self.seed is not None:
+                payload["seed"] = self.seed
+            payloads.append(payload)
+        return payloads
+
+    def build_payload(self, request: GenerateRequest, images: Sequence[Any]) -> dict[str, Any]:
+        """The chat-completions body for ``request`` (``images`` already decoded to RGB)."""
+        if isinstance(request, ScoreRequest):
+            return self.build_score_payloads(request, images)  # type: ignore[return-value]
+        gen = request.generation
+        if gen.num_beams != 1:
+            raise MMBenchError(f"num_beams={gen.num_beams}: chat-completions endpoints do not offer beam search")
+        user = self._user_turn(request.prompt or request.question or "", images)
+        payload: dict[str, Any] = {"model": self.model, "messages": [user],
                                    "max_tokens": gen.max_new_tokens, "n": 1, "stream": False}
         if not gen.do_sample:
             payload["temperature"] = 0
@@ -300,14 +414,51 @@ class OpenAIChatModel(ModelAdapter):
                 payloads.append(exc)
         return payloads
 
-    def _send(self, request: GenerateRequest, payload: Any) -> ModelOutput:
+    def _send(self, request: GenerateRequest | ScoreRequest, payload: Any) -> ModelOutput:
+        if isinstance(request, ScoreRequest):
+            return self._send_score(request, payload)
         try:
             if isinstance(payload, BaseException):
                 raise payload
-            text = self._post(payload)
+            text = self._answer(self._post(payload))
         except Exception as exc:  # noqa: BLE001 - recorded per sample, not swallowed
             return ModelOutput(request.id, error=self._redact(_describe(exc)))
         return ModelOutput(request.id, text=text)
+
+    def _unsupported(self, detail: str) -> MMBenchError:
+        return MMBenchError(
+            f"model {self.name!r} (openai-chat) cannot score candidate texts by likelihood: "
+            f"{public_url(self.base_url)} did not return prompt logprobs for a chat completion with "
+            f"prompt_logprobs=0 and continue_final_message=true ({detail}); score_protocol="
+            f"{self.score_protocol} needs vLLM's OpenAI-compatible server (or one that speaks its extras)")
+
+    def _send_score(self, request: ScoreRequest, payloads: Any) -> ModelOutput:
+        """One score request: a (sum, n) per continuation, or that request's error; raises the
+        capability error when the endpoint is known not to return prompt logprobs."""
+        if isinstance(self._score_support, MMBenchError):
+            raise self._score_support
+        try:
+            if isinstance(payloads, BaseException):
+                raise payloads
+            scores = []
+            for payload in payloads:
+                reply = self._post(payload)
+                scores.append(continuation_logprob(reply.get("prompt_logprobs"),
+                                                   payload["messages"][-1]["content"]))
+        except NoPromptLogprobs as exc:
+            if self._score_support is not True:
+                self._score_support = self._unsupported(str(exc))
+                raise self._score_support from None
+            return ModelOutput(request.id, error=self._redact(_describe(exc)))
+        except RequestFailed as exc:
+            if self._score_support is not True and exc.status in _UNSUPPORTED_STATUSES:
+                self._score_support = self._unsupported(str(exc))
+                raise self._score_support from None
+            return ModelOutput(request.id, error=self._redact(_describe(exc)))
+        except Exception as exc:  # noqa: BLE001 - recorded per sample, not swallowed
+            return ModelOutput(request.id, error=self._redact(_describe(exc)))
+        self._score_support = True
+        return _output(request, scores)
 
     def run(self, batch: PreparedBatch) -> list[ModelOutput]:
         """Send a prepared batch, ``concurrency`` requests at a time; answers in request order.
@@ -317,6 +468,11 @@ class OpenAIChatModel(ModelAdapter):
         outputs = dict(batch.failures)
         payloads = batch.inputs if batch.inputs is not None else self._preprocess(batch.requests, batch.images)
         jobs = list(zip(batch.requests, payloads))
+        if self._score_support is not True and any(isinstance(r, ScoreRequest) for r, _ in jobs):
+            with self._probe_lock:  # the first score request goes alone: does the endpoint return prompt logprobs?
+                first = next(i for i, (r, _) in enumerate(jobs) if isinstance(r, ScoreRequest))
+                probe = jobs.pop(first)
+                outputs[probe[0].id] = self._send(*probe)  # raises the capability error if it does not
         if len(jobs) <= 1 or self.concurrency == 1:
             results = [self._send(req, payload) for req, payload in jobs]
         else:
