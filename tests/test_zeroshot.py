@@ -136,3 +136,23 @@ def test_easyvqa_zeroshot_end_to_end_and_rescored(tmp_path):
                                       "--labels", f"{p}.labels.json", "--json"])
     got = json.loads(result.stdout.strip().splitlines()[-1])
     assert got == {k: run["metrics"][k] for k in got}
+
+
+@pytest.mark.slow
+def test_easyvqa_zeroshot_by_likelihood_end_to_end_and_rescored(tmp_path):
+    """The reference captioner through ScoreRequest: one request per image with the 24 x 2 prompts;
+    class = mean over templates of the summed log-probs, as recomputed here from the run's scores."""
+    from mmbench.runner import evaluate
+
+    run = evaluate(model="easyvqa-captioner", tasks=["easyvqa_zeroshot_lm"], limit=12, cache=False,
+                   output=str(tmp_path / "run"))["tasks"]["easyvqa_zeroshot_lm"]
+    assert run["n_samples"] == 12 and run["n_failed"] == 0 and run["n_requests"] == 12
+    p = tmp_path / "run" / "predictions" / "easyvqa_zeroshot_lm"
+    scores = np.load(f"{p}.class_scores.npy")
+    labels = json.loads(Path(f"{p}.labels.json").read_text())
+    assert scores.shape == (12, 24)
+    assert run["metrics"]["acc1"] == np.mean(scores.argmax(axis=1) == np.array(labels)) > 0.9
+    result = CliRunner().invoke(app, ["score", "zeroshot", "--class-scores", f"{p}.class_scores.npy",
+                                      "--labels", f"{p}.labels.json", "--json"])
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    assert got == {k: run["metrics"][k] for k in got}
