@@ -115,7 +115,9 @@ DEFAULT_MODEL = "easyvqa-captioner"
 DEFAULT_TASKS = ("easyvqa_caption",)
 #: what `mmbench eval` runs with no --model and no --tasks: each reference model on its easy-VQA task
 DEFAULT_SUITE: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("easyvqa-captioner", ("easyvqa_caption", "easyvqa_caption_vqascore", "easyvqa_zeroshot_lm")),
+    # easyvqa_zeroshot_lm (the captioner classifying by likelihood, ~2 min on 2 cores) is on the published
+    # board, not in the default run, which stays a quick offline check
+    ("easyvqa-captioner", ("easyvqa_caption", "easyvqa_caption_vqascore")),
     ("easyvqa-vilt", ("easyvqa_vqa", "easyvqa_mc", "easyvqa_pope")),
     ("easyvqa-clip", ("easyvqa_retrieval", "easyvqa_zeroshot")),
 )

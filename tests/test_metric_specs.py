@@ -57,7 +57,7 @@ def test_unknown_metric_and_option_fail_before_anything_loads(tmp_path):
     (tmp_path / "c.yaml").write_text("name: spec_stray_option\n" + base + "metrics: [coco-caption]\n"
                                      "metric_options: {clipscore: {scorer: x}}\n")
     include_tasks(tmp_path)
-    with pytest.raises(UnknownNameError, match=r"a\.yaml:4, field 'metrics': unknown metric 'coco-captions'\. Did you mean: coco-caption\?"):
+    with pytest.raises(UnknownNameError, match=r"a\.yaml:4, field 'metrics': unknown metric 'coco-captions'\. Did you mean: coco-caption[,?]"):
         build_task("spec_bad_name")
     with pytest.raises(DataError, match=r"unknown option\(s\) \['tokeniser'\] for metric 'coco-caption'"):
         build_task("spec_bad_option")

@@ -31,10 +31,12 @@ def test_images_reach_the_processor_in_order(vlm):
     dark, light = _img(10), _img(240)
     prompt = model.render_prompt("which is darker?", 2)
     assert prompt.count("<image>") == 2  # one placeholder per image, before the text
-    ab = model._preprocess([_req("q", 2)], [[dark, light]])
-    ba = model._preprocess([_req("q", 2)], [[light, dark]])
+    # the generation inputs (adapters that also score route GenerateRequests through _generate_inputs)
+    prep = getattr(model, "_generate_inputs", model._preprocess)
+    ab = prep([_req("q", 2)], [[dark, light]])
+    ba = prep([_req("q", 2)], [[light, dark]])
     pix_ab, pix_ba = ab["pixel_values"], ba["pixel_values"]
-    one = model._preprocess([_req("q", 1)], [[dark]])["pixel_values"]
+    one = prep([_req("q", 1)], [[dark]])["pixel_values"]
     if kind == "llava":  # a flat batch of images: request order, then image order
         assert pix_ab.shape[0] == 2
         assert np.allclose(pix_ab[0].numpy(), one[0].numpy()) and np.allclose(pix_ab[1].numpy(), pix_ba[0].numpy())

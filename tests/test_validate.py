@@ -102,7 +102,7 @@ def test_an_unknown_task_is_a_problem_not_a_crash(tmp_path):
 def test_validate_with_a_model_checks_it_can_serve_the_task():
     reports = validate_tasks("easyvqa_retrieval", model="easyvqa-captioner", n=1)
     assert reports[0].problems == ["task easyvqa_retrieval (retrieval) needs a model that can embed; "
-                                   "easyvqa-captioner (hf-captioner) serves: generate"]
+                                   "easyvqa-captioner (hf-captioner) serves: generate, score"]
     assert reports[0].notes == ["easyvqa-captioner (hf-captioner) applies no chat template: prompts shown as the "
                                 "task renders them"]
 
@@ -118,7 +118,7 @@ def test_preflight_checks_the_model_without_its_weights(monkeypatch):
     tasks = [build_task("easyvqa_caption"), build_task("easyvqa_retrieval")]
     preflight(tasks[:1], EvalConfig(model="easyvqa-captioner", compile=True))
     with pytest.raises(MMBenchError, match=r"^task easyvqa_retrieval \(retrieval\) needs a model that can embed; "
-                                           r"easyvqa-captioner \(hf-captioner\) serves: generate$"):
+                                           r"easyvqa-captioner \(hf-captioner\) serves: generate, score$"):
         preflight(tasks, EvalConfig(model="easyvqa-captioner"))
     with pytest.raises(ModelLoadError, match="unknown --model-arg colour for 'easyvqa-captioner' "
                                              r"\(HFCaptioner\); it accepts: compile, path, peft_adapter$"):
