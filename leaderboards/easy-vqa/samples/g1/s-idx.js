@@ -1,0 +1,1 @@
+mmbenchSamples("g1/s/idx", {"categories": {}});

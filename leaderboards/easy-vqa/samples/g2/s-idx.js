@@ -1,0 +1,1 @@
+mmbenchSamples("g2/s/idx", {"categories": {}});

@@ -1,0 +1,1 @@
+mmbenchSamples("g4/s/idx", {"categories": {}});

@@ -1,0 +1,1 @@
+mmbenchSamples("g6/m0/idx", {"asc": [], "failed": [], "right": [], "wrong": []});

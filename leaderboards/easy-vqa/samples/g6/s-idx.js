@@ -1,0 +1,1 @@
+mmbenchSamples("g6/s/idx", {"categories": {}});

@@ -1,0 +1,1 @@
+mmbenchSamples("g8/s/idx", {"categories": {}});

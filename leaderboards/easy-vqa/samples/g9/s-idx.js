@@ -1,0 +1,1 @@
+mmbenchSamples("g9/s/idx", {"categories": {}});
