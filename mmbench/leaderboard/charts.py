@@ -110,8 +110,8 @@ def place_labels(points: Sequence[tuple[float, float]], labels: Sequence[str], a
     placed: list[Box] = list(obstacles) + [(x - 5, y - 5, x + 5, y + 5) for x, y in points]
     out = []
     offsets = [(8, 4, "start", False), (-8, 4, "end", False), (0, -9, "middle", False), (0, 17, "middle", False)]
-    for dy in (-16, 16, -28, 28, -40, 40, -54, 54):
-        offsets += [(12, dy, "start", True), (-12, dy, "end", True)]
+    for dy in (-16, 16, -28, 28, -40, 40, -54, 54, -68, 68, -82, 82, -96, 96):
+        offsets += [(12, dy, "start", True), (-12, dy, "end", True), (-40, dy, "end", True)]
     for (px, py), label in zip(points, labels):
         w = text_width(label)
         best, best_cost = None, math.inf
