@@ -261,17 +261,17 @@ def test_non_utf8_is_a_data_error_naming_the_file(tmp_path):
         list(read_jsonl(f))
 
 
-def test_leaderboard_prediction_lines_are_bounded(tmp_path, monkeypatch):
+def test_leaderboardprediction_lines_are_bounded(tmp_path, monkeypatch):
     from mmbench.leaderboard import load
 
     gz = _one_huge_line_gz(tmp_path / "t.jsonl.gz", mib=64)
     with pytest.raises(DataError, match=r"t\.jsonl\.gz:2: line is longer than 16,777,216 characters"):
-        list(load._prediction_lines(gz))
+        list(load.prediction_lines(gz))
     small = tmp_path / "s.jsonl"
     small.write_text('{"id": "0"}\n{"id": "' + "x" * 50 + '"}\n')
     monkeypatch.setattr("mmbench.io.MAX_LINE_CHARS", 40)
     with pytest.raises(DataError, match=r"s\.jsonl:2: line is longer than 40 characters"):
-        list(load._prediction_lines(small))
+        list(load.prediction_lines(small))
 
 
 def test_leaderboard_build_names_the_long_line(tmp_path):

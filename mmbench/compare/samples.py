@@ -10,7 +10,6 @@ raises :class:`~mmbench.errors.DataError` naming file and line.
 
 from __future__ import annotations
 
-import gzip
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from mmbench.errors import DataError
-from mmbench.results import kind, parse_json_strict
+from mmbench.leaderboard.load import line_id, prediction_lines, predictions_path, unit_of
+from mmbench.results import kind
 
-MAX_PREDICTIONS_BYTES = 2 * 2**30
 MAX_SHOWN_CHARS = 2000  # one prediction or reference as kept for a report
 
 
@@ -42,13 +41,8 @@ class TaskSamples:
 
 
 def predictions_file(path: Path | None) -> Path | None:
-    """``path`` or its ``.gz`` form, whichever exists, or None."""
-    if path is None:
-        return None
-    if path.is_file():
-        return path
-    gz = path.with_name(path.name + ".gz")
-    return gz if gz.is_file() else None
+    """``path`` or its ``.gz`` form, whichever exists, or None (the leaderboard's rule)."""
+    return predictions_path(path)
 
 
 def _short(value: Any) -> Any:
@@ -59,60 +53,37 @@ def _short(value: Any) -> Any:
 
 def read_predictions(path: Path | None) -> TaskSamples | None:
     """The task's lines, or None when the file (and its ``.gz``) is absent."""
-    from mmbench.io import MAX_LINE_CHARS, bounded_lines
-
     found = predictions_file(path)
     if found is None:
         return None
-    if found.stat().st_size > MAX_PREDICTIONS_BYTES:
-        raise DataError("predictions file is larger than allowed", source=str(found))
-    opened = (gzip.open(found, "rt", encoding="utf-8", errors="strict") if found.suffix == ".gz"
-              else found.open(encoding="utf-8", errors="strict"))
     ids: list[str] = []
     units: list[str] = []
     columns: dict[str, list[float]] = {}
     lines: list[dict[str, Any]] = []
-    read = 0
-    with opened as fh:
-        for lineno, text in bounded_lines(fh, str(found), MAX_LINE_CHARS):
-            read += len(text)
-            if read > MAX_PREDICTIONS_BYTES:
-                raise DataError("more predictions than allowed", source=str(found))
-            if not text.strip():
-                continue
-            where = f"{found}:{lineno}"
-            try:
-                obj = parse_json_strict(text)
-            except (ValueError, RecursionError) as exc:
-                raise DataError(f"invalid JSON ({str(exc)[:200]})", source=where) from None
-            if not isinstance(obj, dict):
-                raise DataError(f"expected a JSON object, got {kind(obj)}", source=where)
-            sid = obj.get("id")
-            if not isinstance(sid, (str, int)) or isinstance(sid, bool):
-                raise DataError("missing or non-string id", source=where, field="id")
-            sid = str(sid)
-            meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
-            unit = meta.get("image_id")
-            scores = obj.get("scores") or {}
-            if not isinstance(scores, dict):
-                raise DataError(f"expected an object, got {kind(scores)}", source=where, field="scores")
-            row = len(ids)
-            for key, value in scores.items():
-                if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                    raise DataError(f"expected a number, got {kind(value)}", source=where, field=f"scores.{key}")
-                col = columns.setdefault(str(key), [math.nan] * row)
-                col.append(math.nan if value is None else float(value))
-            for col in columns.values():
-                if len(col) == row:
-                    col.append(math.nan)
-            ids.append(sid)
-            units.append(str(unit) if isinstance(unit, (str, int)) and not isinstance(unit, bool) else sid)
-            refs = obj.get("references")
-            lines.append({"prompt_hash": obj.get("prompt_hash"), "raw_output": _short(obj.get("raw_output")),
-                          "prediction": _short(obj.get("prediction")), "error": _short(obj.get("error")),
-                          "references": [_short(r) for r in refs[:20]] if isinstance(refs, list) else [],
-                          "n_references": len(refs) if isinstance(refs, list) else 0,
-                          "meta": {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))}})
+    # one bounded, line-numbered reader for every predictions file (mmbench.leaderboard.load)
+    for where, obj in prediction_lines(found):
+        sid = line_id(obj, where)
+        meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
+        scores = obj.get("scores") or {}
+        if not isinstance(scores, dict):
+            raise DataError(f"expected an object, got {kind(scores)}", source=where, field="scores")
+        row = len(ids)
+        for key, value in scores.items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise DataError(f"expected a number, got {kind(value)}", source=where, field=f"scores.{key}")
+            col = columns.setdefault(str(key), [math.nan] * row)
+            col.append(math.nan if value is None else float(value))
+        for col in columns.values():
+            if len(col) == row:
+                col.append(math.nan)
+        ids.append(sid)
+        units.append(unit_of(obj, sid))
+        refs = obj.get("references")
+        lines.append({"prompt_hash": obj.get("prompt_hash"), "raw_output": _short(obj.get("raw_output")),
+                      "prediction": _short(obj.get("prediction")), "error": _short(obj.get("error")),
+                      "references": [_short(r) for r in refs[:20]] if isinstance(refs, list) else [],
+                      "n_references": len(refs) if isinstance(refs, list) else 0,
+                      "meta": {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))}})
     if len(set(ids)) != len(ids):
         raise DataError("duplicate sample ids", source=str(found))
     return TaskSamples(path=found, ids=ids, units=units, lines=lines,

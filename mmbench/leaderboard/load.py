@@ -85,7 +85,7 @@ def load_runs(paths: Iterable[str | Path], *, skip_invalid: bool = False) -> tup
     return runs, rejected
 
 
-def _predictions_path(predictions: Path | None) -> Path | None:
+def predictions_path(predictions: Path | None) -> Path | None:
     """The task's predictions file, or its gzipped form (published boards keep those), or None."""
     if predictions is None:
         return None
@@ -95,7 +95,7 @@ def _predictions_path(predictions: Path | None) -> Path | None:
     return gz if gz.is_file() else None
 
 
-def _prediction_lines(path: Path) -> Iterator[tuple[str, dict]]:
+def prediction_lines(path: Path) -> Iterator[tuple[str, dict]]:
     """``(where, object)`` per non-blank line; size-bounded (also what a .gz may expand to), and
     so is each line, while it is read (``MAX_LINE_CHARS``); a malformed line raises ``DataError``
     naming file and line."""
@@ -124,13 +124,13 @@ def _prediction_lines(path: Path) -> Iterator[tuple[str, dict]]:
             yield where, obj
 
 
-def _unit_of(obj: dict, sid: str) -> str:
+def unit_of(obj: dict, sid: str) -> str:
     meta = obj.get("meta") or {}
     unit = meta.get("image_id") if isinstance(meta, dict) else None
     return str(unit) if isinstance(unit, (str, int)) and not isinstance(unit, bool) else sid
 
 
-def _line_id(obj: dict, where: str) -> str:
+def line_id(obj: dict, where: str) -> str:
     sid = obj.get("id")
     if not isinstance(sid, (str, int)) or isinstance(sid, bool):
         raise DataError("missing or non-string id", source=where, field="id")
@@ -142,15 +142,15 @@ def load_caption_pairs(predictions: Path | None) -> tuple[list[str], list[str], 
     file (a recorded failure counts as an empty caption, as when it was scored; lines without
     references were not scored and are skipped), or None without a file or with a line that
     lacks the fields."""
-    path = _predictions_path(predictions)
+    path = predictions_path(predictions)
     if path is None:
         return None
     ids: list[str] = []
     units: list[str] = []
     preds: list[str] = []
     refs: list[list[str]] = []
-    for where, obj in _prediction_lines(path):
-        sid = _line_id(obj, where)
+    for where, obj in prediction_lines(path):
+        sid = line_id(obj, where)
         references = obj.get("references")
         if not references:
             continue
@@ -159,7 +159,7 @@ def load_caption_pairs(predictions: Path | None) -> tuple[list[str], list[str], 
                 or not (prediction is None or isinstance(prediction, str)):
             return None
         ids.append(sid)
-        units.append(_unit_of(obj, sid))
+        units.append(unit_of(obj, sid))
         preds.append(prediction or "")
         refs.append(references)
     return ids, units, preds, refs
@@ -174,20 +174,20 @@ def load_sample_scores(predictions: Path | None, metrics: Iterable[str]) -> Samp
     """
     import numpy as np
 
-    path = _predictions_path(predictions)
+    path = predictions_path(predictions)
     if path is None:
         return None
     wanted = list(metrics)
     ids: list[str] = []
     units: list[str] = []
     columns: dict[str, list[float]] = {m: [] for m in wanted}
-    for where, obj in _prediction_lines(path):
-        sid = _line_id(obj, where)
+    for where, obj in prediction_lines(path):
+        sid = line_id(obj, where)
         scores = obj.get("scores") or {}
         if not isinstance(scores, dict):
             raise DataError(f"expected an object, got {_kind(scores)}", source=where, field="scores")
         ids.append(sid)
-        units.append(_unit_of(obj, sid))
+        units.append(unit_of(obj, sid))
         for m in wanted:
             v = scores.get(m)
             if v is None:

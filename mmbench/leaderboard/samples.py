@@ -35,7 +35,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterator
 
-from mmbench.leaderboard.load import _line_id, _prediction_lines, _predictions_path
+from mmbench.leaderboard.load import line_id, prediction_lines, predictions_path
 from mmbench.results import RunResult
 
 log = logging.getLogger(__name__)
@@ -165,11 +165,11 @@ def _verdict(line: dict, metric: str, graded: bool) -> int | None:
 
 
 def _lines(run: RunResult, task: str) -> Iterator[tuple[str, dict]]:
-    path = _predictions_path(run.predictions_path(task))
+    path = predictions_path(run.predictions_path(task))
     if path is None:
         return
-    for where, obj in _prediction_lines(path):
-        yield _line_id(obj, where), obj
+    for where, obj in prediction_lines(path):
+        yield line_id(obj, where), obj
 
 
 def _is_graded(runs: list[RunResult], task: str, metric: str) -> bool:
