@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mmbench.metrics.inputs import check_short_answers
 from mmbench.metrics.spec import MetricSpec, Output
 from mmbench.types import MetricValues
 
@@ -31,15 +32,8 @@ def score_gqa_accuracy(predictions: Sequence[str], answers: Sequence[Sequence[st
     >>> score_gqa_accuracy(["yes", "Yes"], [["yes"], ["yes"]]).corpus
     {'accuracy': 0.5}
     """
-    if len(predictions) != len(answers) or (question_types is not None and len(question_types) != len(answers)):
-        raise ValueError(f"length mismatch: {len(predictions)} predictions, {len(answers)} reference lists")
-    scores = []
-    for i, (p, refs) in enumerate(zip(predictions, answers)):
-        if not isinstance(p, str):
-            raise ValueError(f"item {i}: prediction is {type(p).__name__}, not str")
-        if isinstance(refs, str) or not refs or not all(isinstance(r, str) for r in refs):
-            raise ValueError(f"item {i}: references must be a non-empty list of str, got {refs!r}")
-        scores.append(float(p in refs))
+    check_short_answers(predictions, answers, labels=("", question_types))
+    scores = [float(p in refs) for p, refs in zip(predictions, answers)]
     if not scores:
         return MetricValues(corpus={}, unavailable={"accuracy": "no questions to score"})
     corpus = {"accuracy": sum(scores) / len(scores)}

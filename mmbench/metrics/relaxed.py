@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mmbench.metrics.inputs import check_short_answers
 from mmbench.metrics.spec import MetricSpec, Output
 from mmbench.types import MetricValues
 
@@ -62,15 +63,9 @@ def score_relaxed_accuracy(predictions: Sequence[str], answers: Sequence[Sequenc
     ``corpus``: ``relaxed_accuracy`` and ``relaxed_accuracy/<split>``; ``per_sample``:
     ``{"relaxed_accuracy": 0/1}``.
     """
-    if len(predictions) != len(answers) or (splits is not None and len(splits) != len(answers)):
-        raise ValueError(f"length mismatch: {len(predictions)} predictions, {len(answers)} reference lists"
-                         + (f", {len(splits)} splits" if splits is not None else ""))
+    check_short_answers(predictions, answers, labels=("splits", splits))
     scores = []
-    for i, (p, refs) in enumerate(zip(predictions, answers)):
-        if not isinstance(p, str):
-            raise ValueError(f"item {i}: prediction is {type(p).__name__}, not str")
-        if isinstance(refs, str) or not refs or not all(isinstance(r, str) for r in refs):
-            raise ValueError(f"item {i}: references must be a non-empty list of str, got {refs!r}")
+    for p, refs in zip(predictions, answers):
         scores.append(float(any(relaxed_correct(r, p, max_relative_change) for r in refs)))
     backend = {"relaxed_accuracy": {"implementation": "mmbench.metrics.relaxed (pix2struct relaxed_correctness, "
                                                       "google-research/pix2struct@945f27e9)"}}
