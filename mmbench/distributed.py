@@ -11,6 +11,7 @@ CPUs gloo.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from dataclasses import dataclass
 from typing import Any, Sequence, TypeVar
 
@@ -43,6 +44,19 @@ class DistContext:
 
         dist.barrier()
 
+    def close(self, *, ok: bool) -> None:
+        """Leave the process group.  After a clean run every rank first waits for rank 0 to finish
+        scoring and writing; a rank that exits while another still holds the group open can abort
+        (gloo's worker threads are torn down mid-flight: "terminate called without an active
+        exception").  After an error there is no barrier (the other ranks may never reach it)."""
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            return
+        if ok:
+            dist.barrier()
+        dist.destroy_process_group()
+
 
 def setup() -> DistContext | None:
     """Join the process group started by torchrun/accelerate; None when running as one process."""
@@ -57,5 +71,7 @@ def setup() -> DistContext | None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         if backend == "nccl":
             torch.cuda.set_device(local_rank)
-        dist.init_process_group(backend)
+        # rank 0 scores each task while the others wait at the next collective: allow for long scoring
+        timeout = timedelta(seconds=float(os.environ.get("MMBENCH_DIST_TIMEOUT_S", 3 * 3600)))
+        dist.init_process_group(backend, timeout=timeout)
     return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local_rank)

@@ -129,19 +129,23 @@ def _evaluate(cfg: EvalConfig, progress: ProgressFactory, ready_model: Any = Non
             run.notes.append(f"an earlier run in {out_dir} was moved to {moved}")
     run_options = {"tokenizer": cfg.tokenizer, "meteor": cfg.meteor, "device": cfg.device,
                    "load_embedder": load_embedder, "load_scorer": load_scorer}
+    ok = False
     try:
         for task in tasks:
             run.tasks[task.name] = run_task(task, model, cfg, out_dir, progress, cache, ctx, run_options)
             if ctx is None or ctx.is_main:  # a later crash keeps what is done (and the cache resumes the rest)
                 atomic_write_json(out_dir / "results.json", run.to_json())
+        run.timing["wall_s"] = round(time.perf_counter() - t0, 3)
+        if ctx is None or ctx.is_main:
+            atomic_write_json(out_dir / "results.json", run.to_json())
+        ok = True
     finally:
         if cache is not None:
             cache.close()
         if lock is not None:
             lock.release()
-    run.timing["wall_s"] = round(time.perf_counter() - t0, 3)
-    if ctx is None or ctx.is_main:
-        atomic_write_json(out_dir / "results.json", run.to_json())
+        if ctx is not None:
+            ctx.close(ok=ok)
     return run, ctx.rank if ctx is not None else 0
 
 
