@@ -3,7 +3,7 @@
 Fingerprints and cache keys depend on what determines outputs (the bytes of weights,
 configs, processors, data and images), never on where the files sit: the same checkpoint
 in two folders has one fingerprint.  A file's digest is remembered per process by
-``(path, size, mtime_ns, inode)``, so a run that names one image in ten questions, or loads
+``(device, inode, size, mtime_ns)``, so a run that names one image in ten questions, or loads
 the same scorer twice, reads it once.
 
 Example::
@@ -24,7 +24,7 @@ from typing import Iterable
 
 _CHUNK = 1 << 20
 _EDGE = 1 << 20  # what a partial hash reads from each end of a large file
-_memo: dict[tuple[str, int, int, int, bool], str] = {}
+_memo: dict[tuple[int, int, int, int, bool], str] = {}
 _lock = threading.Lock()
 
 
@@ -32,7 +32,9 @@ def file_digest(path: str | os.PathLike, *, partial: bool = False) -> str:
     """sha256 (hex) of a file's bytes; with ``partial``, of its size and first and last MiB
     (for multi-GB checkpoints, where reading everything on every run would cost minutes)."""
     st = os.stat(path)
-    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns, st.st_ino, partial)
+    # (device, inode) name the file whatever path or link reached it; no realpath (a syscall per
+    # path component: it cost more than the lookup on a 200k-question task)
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, partial)
     with _lock:
         if key in _memo:
             return _memo[key]
