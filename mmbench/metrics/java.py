@@ -185,18 +185,26 @@ _METEOR_LOCK = threading.RLock()
 def meteor_session() -> Iterator[None]:
     """Keep one METEOR JVM for every METEOR computation inside the block (each start costs ~7 s).
 
-    Without it each computation starts and stops its own JVM.  The process is killed when the
-    block exits, also on errors.  A no-op without Java.
+    Without it each computation starts and stops its own JVM.  The JVM starts loading when the
+    block is entered (``Popen`` returns at once), so a block opened before inference has it warm by
+    scoring time.  The process is killed when the block exits, also on errors; an error raised
+    inside the block passes through unchanged (never reported as a METEOR failure).  A no-op
+    without Java.
     """
     if not java_status()[0] or jar_path(*METEOR_JAR) is None or _METEOR_SESSION:
         yield
         return
+    raised: BaseException | None = None
     with _meteor_process() as proc:
         _METEOR_SESSION.append(proc)
         try:
             yield
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, outside java_process's handler
+            raised = exc
         finally:
             _METEOR_SESSION.pop()
+    if raised is not None:
+        raise raised
 
 
 def run_meteor(batches) -> list[tuple[float, list[float]]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -16,6 +17,7 @@ from mmbench.distributed import DistContext
 from mmbench.errors import MMBenchError
 from mmbench.images import image_limits
 from mmbench.io import atomic_write_json
+from mmbench.metrics.java import meteor_session
 from mmbench.results import RunResult, TaskResult
 from mmbench.runner.config import EvalConfig, default_output_dir
 from mmbench.runner.inference import check_batch_invariance, run_inference
@@ -130,11 +132,11 @@ def _evaluate(cfg: EvalConfig, progress: ProgressFactory, ready_model: Any = Non
     run_options = {"tokenizer": cfg.tokenizer, "meteor": cfg.meteor, "device": cfg.device,
                    "load_embedder": load_embedder, "load_scorer": load_scorer}
     ok = False
+    # METEOR's JVM (~7 s to start) starts now, beside inference, and serves every task of the run
+    jvm = meteor_session() if _needs_meteor(tasks, cfg) and (ctx is None or ctx.is_main) else nullcontext()
     try:
-        for task in tasks:
-            run.tasks[task.name] = run_task(task, model, cfg, out_dir, progress, cache, ctx, run_options)
-            if ctx is None or ctx.is_main:  # a later crash keeps what is done (and the cache resumes the rest)
-                atomic_write_json(out_dir / "results.json", run.to_json())
+        with jvm:
+            _run_tasks(tasks, run, model, cfg, out_dir, progress, cache, ctx, run_options)
         run.timing["wall_s"] = round(time.perf_counter() - t0, 3)
         if ctx is None or ctx.is_main:
             atomic_write_json(out_dir / "results.json", run.to_json())
@@ -149,6 +151,21 @@ def _evaluate(cfg: EvalConfig, progress: ProgressFactory, ready_model: Any = Non
     return run, ctx.rank if ctx is not None else 0
 
 
+def _needs_meteor(tasks: list[Task], cfg: EvalConfig) -> bool:
+    """Whether some task's metric asks for the ``meteor`` run option (and it is not switched off)."""
+    return cfg.meteor is not False and any("meteor" in spec.run_options for task in tasks
+                                           for spec, _ in task.metrics)
+
+
+def _run_tasks(tasks: list[Task], run: RunResult, model: Any, cfg: EvalConfig, out_dir: Path,
+               progress: ProgressFactory, cache: PredictionCache | None, ctx: DistContext | None,
+               run_options: dict[str, Any]) -> None:
+    for task in tasks:
+        run.tasks[task.name] = run_task(task, model, cfg, out_dir, progress, cache, ctx, run_options)
+        if ctx is None or ctx.is_main:  # a later crash keeps what is done (and the cache resumes the rest)
+            atomic_write_json(out_dir / "results.json", run.to_json())
+
+
 def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: ProgressFactory,
              cache: PredictionCache | None = None, ctx: DistContext | None = None,
              run_options: dict[str, Any] | None = None) -> TaskResult:
@@ -159,7 +176,7 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
     samples = task.load_samples(limit=cfg.limit)
     if not samples:
         raise MMBenchError(f"task {task.name!r} has no samples")
-    plan = plan_requests(task, samples, model)
+    plan = plan_requests(task, samples, model, seed=cfg.seed)
     if plan.row_errors and cfg.on_error == "fail":
         first = next(iter(plan.row_errors.items()))
         raise MMBenchError(f"task {task.name}: sample {first[0]!r} failed: {first[1]}")
