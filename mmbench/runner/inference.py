@@ -98,12 +98,12 @@ def cache_task_key(task: Task, rendered_prompt: str | None) -> str:
     image positions did between transformers 4.57 and 5, say), so a cache shared across versions is
     never read by the wrong one."""
     import torch
-    import transformers
 
     from mmbench.images import max_image_pixels
+    from mmbench.runner.provenance import package_version
 
     blob = json.dumps([task.name, task.config.definition_hash(), task.provenance, rendered_prompt,
-                       torch.__version__, transformers.__version__]
+                       torch.__version__, package_version("transformers")]
                       # a pixel limit other than the default changes how the largest images decode
                       + ([max_image_pixels()] if max_image_pixels() != DEFAULT_MAX_PIXELS else []),
                       sort_keys=True, default=str)

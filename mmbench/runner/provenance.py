@@ -10,15 +10,25 @@ from typing import Any
 from mmbench.errors import MMBenchError
 
 
+def package_version(name: str) -> str | None:
+    """An installed distribution's version from its metadata, without importing it (importing
+    transformers costs 1-2 s, which a run of an API model or a baseline never needs otherwise)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def environment() -> dict[str, Any]:
     import torch
-    import transformers
 
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "torch": torch.__version__,
-        "transformers": transformers.__version__,
+        "transformers": package_version("transformers"),
         "cuda": torch.version.cuda if torch.cuda.is_available() else None,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
