@@ -30,7 +30,13 @@ _lock = threading.Lock()
 
 def file_digest(path: str | os.PathLike, *, partial: bool = False) -> str:
     """sha256 (hex) of a file's bytes; with ``partial``, of its size and first and last MiB
-    (for multi-GB checkpoints, where reading everything on every run would cost minutes)."""
+    (for multi-GB checkpoints, where reading everything on every run would cost minutes).
+
+    Files of at least 1 MiB (weights) also have their digest kept across processes in
+    ``$MMBENCH_CACHE_DIR/file-digests.sqlite`` (default ``~/.cache/mmbench``), keyed like the
+    in-process memo, so a later run of the same checkpoint does not read it again; any change
+    to the file changes its size or modification time, and so its key (``MMBENCH_DIGEST_STORE=0``
+    turns the store off)."""
     st = os.stat(path)
     # (device, inode) name the file whatever path or link reached it; no realpath (a syscall per
     # path component: it cost more than the lookup on a 200k-question task)
@@ -38,6 +44,11 @@ def file_digest(path: str | os.PathLike, *, partial: bool = False) -> str:
     with _lock:
         if key in _memo:
             return _memo[key]
+    stored = _store_get(key) if st.st_size >= _STORE_MIN_BYTES else None
+    if stored is not None:
+        with _lock:
+            _memo[key] = stored
+        return stored
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         if partial and st.st_size > 2 * _EDGE:
@@ -51,7 +62,44 @@ def file_digest(path: str | os.PathLike, *, partial: bool = False) -> str:
     digest = h.hexdigest()
     with _lock:
         _memo[key] = digest
+    if st.st_size >= _STORE_MIN_BYTES:
+        _store_put(key, digest)
     return digest
+
+
+_STORE_MIN_BYTES = 1 << 20  # below this, reading the file is as fast as looking it up
+
+
+def _store_path() -> Path | None:
+    if os.environ.get("MMBENCH_DIGEST_STORE", "1") == "0":
+        return None
+    return Path(os.environ.get("MMBENCH_CACHE_DIR") or Path.home() / ".cache" / "mmbench") / "file-digests.sqlite"
+
+
+def _store(fn):
+    """Run ``fn(connection)`` on the digest store; None when there is no usable store (a read-only
+    home, a damaged file): the digest is then computed from the bytes, as without a store."""
+    import sqlite3
+
+    path = _store_path()
+    if path is None:
+        return None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(path, timeout=30) as db:
+            db.execute("CREATE TABLE IF NOT EXISTS digest (key TEXT PRIMARY KEY, sha256 TEXT NOT NULL)")
+            return fn(db)
+    except (sqlite3.Error, OSError):
+        return None
+
+
+def _store_get(key: tuple) -> str | None:
+    row = _store(lambda db: db.execute("SELECT sha256 FROM digest WHERE key = ?", (repr(key),)).fetchone())
+    return row[0] if row else None
+
+
+def _store_put(key: tuple, digest: str) -> None:
+    _store(lambda db: db.execute("INSERT OR REPLACE INTO digest VALUES (?, ?)", (repr(key), digest)))
 
 
 def hash_files(files: Iterable[tuple[str, str | os.PathLike]], *, partial: bool = False) -> str:

@@ -2,6 +2,7 @@
 the same checkpoint, image or task data in another folder is the same model, request and task,
 so it shares cache entries and leaderboard groups."""
 
+import hashlib
 import os
 import shutil
 
@@ -90,3 +91,35 @@ def test_local_data_globs_hash_contents_not_locations(tmp_path):
         task.load_samples()
         digests.append(task.provenance["data_files_sha256"])
     assert digests[0] == digests[1]
+
+
+def test_large_file_digests_are_kept_across_processes_and_follow_changes(tmp_path, monkeypatch):
+    from mmbench import hashing
+
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"a" * (2 << 20))
+    first = hashing.file_digest(weights)
+    assert (tmp_path / "mmbench-cache" / "file-digests.sqlite").is_file()  # conftest points the cache here
+    hashing._memo.clear()  # a new process: only the store remembers
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the file was read again")
+
+    monkeypatch.setattr(hashing, "open", no_reading, raising=False)
+    assert hashing.file_digest(weights) == first
+    monkeypatch.undo()
+    monkeypatch.setenv("MMBENCH_CACHE_DIR", str(tmp_path / "mmbench-cache"))
+    weights.write_bytes(b"b" * (2 << 20))  # same size, new bytes and modification time
+    os.utime(weights, ns=(1, 1))
+    hashing._memo.clear()
+    assert hashing.file_digest(weights) == hashlib.sha256(b"b" * (2 << 20)).hexdigest() != first
+
+
+def test_the_digest_store_can_be_turned_off(tmp_path, monkeypatch):
+    from mmbench import hashing
+
+    monkeypatch.setenv("MMBENCH_DIGEST_STORE", "0")
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(b"c" * (2 << 20))
+    assert hashing.file_digest(weights) == hashlib.sha256(b"c" * (2 << 20)).hexdigest()
+    assert not (tmp_path / "mmbench-cache" / "file-digests.sqlite").exists()
