@@ -293,6 +293,20 @@ def list_command(kind: Annotated[Kind, typer.Argument(help="tasks, models, metri
     out.print(table)
 
 
+@command(app, "pin")
+def pin_command(
+    task_files: Annotated[list[str], typer.Argument(help="Task YAML files whose hub dataset revision to pin.")],
+    force: Annotated[bool, typer.Option(help="Move an already pinned revision to the current commit.")] = False,
+) -> None:
+    """Write each hub task's current dataset commit into its file (`revision: "<sha>"`), keeping the
+    file's comments; needs the hub (and HF_TOKEN for gated datasets)."""
+    from mmbench.pin import pin_task_file
+
+    for path in task_files:
+        sha, previous = pin_task_file(path, force=force)
+        out.print(f"{escape(path)}: revision {sha}" + (f" (was {escape(str(previous))})" if previous else ""))
+
+
 @command(app, "validate")
 def validate_command(
     tasks: Annotated[str, typer.Option(help="Comma-separated task names (`mmbench list tasks`).")],

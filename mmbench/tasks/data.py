@@ -126,7 +126,7 @@ def _load_with_datasets(cfg: DatasetConfig) -> tuple[list[dict], dict[str, Any]]
     else:
         if not cfg.revision:
             raise DataError(f"hub dataset {path!r} must pin a `revision` (a commit sha) so results are "
-                            "comparable", field="revision")
+                            "comparable (`mmbench pin <task file>` writes the current one)", field="revision")
         kwargs["revision"] = cfg.revision
         prov["revision"] = cfg.revision
         if cfg.data_files is not None:  # files inside the hub repo (e.g. webdataset shards)
