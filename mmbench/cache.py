@@ -8,6 +8,11 @@ leaves half a transaction) keyed by
 * the request hash (sample id, prompt, question, generation settings, and each image by its
   content: the same image installed in another folder is the same request).
 
+A generated image (:class:`~mmbench.types.GenerateImageRequest`) is stored as a PNG file named by
+its SHA-256 beside the database (``images/<2 hex>/<sha256>.png``), and the database row holds
+``png-sha256:<hex>``: content-addressed, so a file is written once however many runs produce it,
+and one whose bytes no longer match its name (or that is gone) is recomputed, never served.
+
 Re-running a command after a crash, ``kill -9`` or Ctrl-C therefore recomputes only
 the samples that had not finished.  Keys do not depend on batch size, ``--limit``
 or the number of processes, so a run started on 4 GPUs resumes on 1.  Only
@@ -29,11 +34,13 @@ from typing import Iterable, Sequence
 
 from mmbench.errors import MMBenchError
 from mmbench.hashing import file_digest
-from mmbench.types import EmbedRequest, GenerateRequest, ModelOutput, ScoreRequest
+from mmbench.types import EmbedRequest, GenerateImageRequest, GenerateRequest, ModelOutput, ScoreRequest
 
 CACHE_FILE = "predictions.sqlite"
+IMAGE_DIR = "images"
 _EMBEDDING_PREFIX = "f32le:"
 _SCORES_PREFIX = "scores:"
+_IMAGE_PREFIX = "png-sha256:"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
     model_hash   TEXT NOT NULL,
@@ -56,6 +63,8 @@ def encode_output(out: ModelOutput) -> str:
     scores as JSON ``[[sum, n], ...]`` (Python's float repr round-trips exactly)."""
     if out.scores is not None:
         return _SCORES_PREFIX + json.dumps([[float(t), int(n)] for t, n in out.scores])
+    if out.image is not None:  # the bytes go to a content-addressed file (PredictionCache.put_image)
+        return _IMAGE_PREFIX + hashlib.sha256(out.image).hexdigest()
     if out.embedding is None:
         return out.text or ""
     import base64
@@ -65,8 +74,13 @@ def encode_output(out: ModelOutput) -> str:
     return _EMBEDDING_PREFIX + base64.b64encode(np.asarray(out.embedding, dtype="<f4").tobytes()).decode("ascii")
 
 
-def decode_output(req: GenerateRequest | EmbedRequest | ScoreRequest, stored: str):
-    """Inverse of :func:`encode_output`; the request type says which form was stored."""
+def decode_output(req: GenerateRequest | EmbedRequest | ScoreRequest | GenerateImageRequest, stored: str):
+    """Inverse of :func:`encode_output`; the request type says which form was stored.  For an
+    image request: the image's SHA-256 (:meth:`PredictionCache.get_image` reads its bytes)."""
+    if isinstance(req, GenerateImageRequest):
+        if not stored.startswith(_IMAGE_PREFIX) or len(stored) != len(_IMAGE_PREFIX) + 64:
+            raise MMBenchError(f"the prediction cache holds a malformed image reference for sample {req.id!r}")
+        return stored[len(_IMAGE_PREFIX):]
     if isinstance(req, ScoreRequest):
         if not stored.startswith(_SCORES_PREFIX):
             raise MMBenchError(f"the prediction cache holds malformed scores for sample {req.id!r}")
@@ -108,8 +122,10 @@ def request_hash(req: GenerateRequest | EmbedRequest | ScoreRequest) -> str:
             # reused, which would return another image's cached output)
             pil = ref.pil
             images.append(["pixels", pil.mode, list(pil.size), hashlib.sha256(pil.tobytes()).hexdigest()])
-    if isinstance(req, EmbedRequest):
-        parts: list = ["embed", req.id, req.text, images]
+    if isinstance(req, GenerateImageRequest):
+        parts: list = ["image", req.id, req.prompt, req.negative_prompt, int(req.seed)]
+    elif isinstance(req, EmbedRequest):
+        parts = ["embed", req.id, req.text, images]
     elif isinstance(req, ScoreRequest):
         parts = ["score", req.id, req.prompt, list(req.continuations), images]
     else:
@@ -169,6 +185,30 @@ class PredictionCache:
             self._db.executemany(
                 "INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?, ?)",
                 [(model_hash, task_key, h, sid, out, now) for h, sid, out in rows])
+
+    def _image_path(self, digest: str) -> Path:
+        return self.path.parent / IMAGE_DIR / digest[:2] / f"{digest}.png"
+
+    def put_image(self, data: bytes) -> str:
+        """Store PNG bytes under their SHA-256 (written to a temporary file, then renamed: a
+        crash never leaves half a file under a valid name); return the digest."""
+        digest = hashlib.sha256(data).hexdigest()
+        path = self._image_path(digest)
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{digest}.{os.getpid()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        return digest
+
+    def get_image(self, digest: str) -> bytes | None:
+        """The PNG bytes stored under ``digest``, or None when the file is gone or its bytes no
+        longer match (the request is then recomputed)."""
+        try:
+            data = self._image_path(digest).read_bytes()
+        except OSError:
+            return None
+        return data if hashlib.sha256(data).hexdigest() == digest else None
 
     def count(self, model_hash: str | None = None, task_key: str | None = None) -> int:
         query, args = "SELECT COUNT(*) FROM predictions WHERE 1=1", []

@@ -59,6 +59,9 @@ FAMILIES.register("likelihood-choice", "mmbench.tasks.likelihood_choice:Likeliho
                   description="image + candidate texts -> the most likely candidate (ScoreRequest log-likelihoods)")
 FAMILIES.register("zeroshot", "mmbench.tasks.zeroshot:ZeroShotTask",
                   description="image -> one of a set of class names, by prompt-ensemble similarity or likelihood")
+FAMILIES.register("text-to-image", "mmbench.tasks.text_to_image:TextToImageTask",
+                  description="prompt -> image, scored for prompt-image consistency (CLIPScore, VQAScore), "
+                              "per category")
 FAMILIES.register("compositionality", "mmbench.tasks.compositionality:CompositionalityTask",
                   description="Winoground (2 images x 2 captions) and caption choice among hard negatives (SugarCrepe, "
                               "ARO), by similarity or likelihood")
@@ -95,6 +98,9 @@ MODELS.register("hf-embed", "mmbench.models.hf_embed:HFEmbeddingModel",
 MODELS.register("open-clip", "mmbench.models.open_clip_adapter:OpenCLIPModel",
                 description="OpenCLIP dual encoders (optional: pip install open_clip_torch): --adapter open-clip "
                             "--model ViT-B-32 --model-arg pretrained=laion2b_s34b_b79k")
+MODELS.register("open-clip-coca", "mmbench.models.open_clip_coca:OpenCLIPCoCa",
+                description="OpenCLIP CoCa (optional: pip install open_clip_torch): contrastive embeddings and "
+                            "greedy captions; --model coca_ViT-B-32 --model-arg pretrained=<tag or file>")
 MODELS.register("easyvqa-clip", "mmbench.models.hf_embed:HFEmbeddingModel",
                 description="reference dual encoder (tiny CLIP) trained on easy-VQA; default retrieval model "
                             "and the easy-VQA CLIPScore scorer",
@@ -107,9 +113,26 @@ MODELS.register("hf-itm", "mmbench.models.hf_itm:HFImageTextMatching",
 MODELS.register("hf-lm", "mmbench.models.hf_lm:HFCausalLM",
                 description="HF text-only causal LMs (GPT-2, Llama, Qwen2, ...; chat template if the tokenizer has "
                             "one): a blind text baseline, or a Socratic pipeline's reasoner")
+MODELS.register("vllm", "mmbench.models.vllm_adapter:VLLMVisionLanguageModel",
+                description="generative VLMs in process on vLLM's engine (optional: pip install 'mmbench[vllm]'): "
+                            "--adapter vllm --model <checkpoint>; whole shards scheduled by vLLM; docs/vllm.md")
 MODELS.register("socratic", "mmbench.models.socratic:SocraticPipeline",
                 description="Socratic pipeline: --model-arg describer=<model> (captioner or VLM) writes what it "
                             "sees, --model-arg reasoner=<model> (text LM) answers from it; docs/socratic.md")
+
+MODELS.register("diffusers", "mmbench.models.diffusers_adapter:DiffusersPipeline",
+                description="diffusers text-to-image pipelines (DiffusionPipeline.from_pretrained: a folder with "
+                            "model_index.json or a hub id); steps, guidance, scheduler, size in the fingerprint")
+MODELS.register("easyvqa-t2i", "mmbench.models.diffusers_adapter:DiffusersPipeline",
+                description="reference text-to-image model (tiny pixel-space IFPipeline, 32x32) trained on "
+                            "easy-VQA's train images",
+                path=str(ASSETS_DIR / "models" / "easyvqa-t2i"), steps=25, guidance_scale=3.0)
+MODELS.register("easyvqa-t2i-random", "mmbench.models.diffusers_adapter:DiffusersPipeline",
+                description="baseline: easyvqa-t2i's architecture with random weights (init_seed 0)",
+                path=str(ASSETS_DIR / "models" / "easyvqa-t2i"), steps=25, guidance_scale=3.0, random_init=True)
+MODELS.register("easyvqa-t2i-nearest", "mmbench.models.t2i_baselines:NearestTrainImage",
+                description="baseline: an easy-VQA train image whose canonical caption is the prompt",
+                path=str(ASSETS_DIR / "models" / "easyvqa-t2i-nearest.json"))
 
 DEFAULT_MODEL = "easyvqa-captioner"
 DEFAULT_TASKS = ("easyvqa_caption",)

@@ -139,6 +139,31 @@ class ScoreRequest:
 
 
 @dataclass(frozen=True)
+class GenerateImageRequest:
+    """Ask a text-to-image model for one image of ``prompt``.
+
+    ``seed`` seeds this request's own noise generator (the runner derives it from the run seed
+    and the request id, :func:`mmbench.runner.plan.image_seed`), so an image never depends on
+    which other requests share its batch or process.  The adapter answers with PNG bytes in
+    :attr:`ModelOutput.image`; its sampling settings (steps, guidance scale, scheduler, size)
+    belong to the model and are in its fingerprint.
+
+    Example: ``GenerateImageRequest("p1", prompt="a red circle", seed=123)`` ->
+    ``ModelOutput("p1", image=b"\\x89PNG...")``.
+    """
+
+    id: str
+    prompt: str
+    seed: int = 0
+    #: what the image must not show (classifier-free guidance's negative prompt); None: the empty prompt
+    negative_prompt: str | None = None
+
+    @property
+    def images(self) -> tuple[ImageRef, ...]:
+        return ()
+
+
+@dataclass(frozen=True)
 class ModelOutput:
     """What a model returned for one request: text, an embedding or scores, or an error saying why not."""
 
@@ -151,6 +176,8 @@ class ModelOutput:
     traceback: str | None = field(default=None, repr=False, compare=False)
     #: for a :class:`ScoreRequest`: one ``(sum of token log-probs, n_tokens)`` per continuation
     scores: tuple[tuple[float, int], ...] | None = None
+    #: for a :class:`GenerateImageRequest`: the generated image, PNG-encoded
+    image: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -158,9 +185,11 @@ class ModelOutput:
 
     @property
     def value(self) -> Any:
-        """What the request asked for: the scores, the embedding, else the text."""
+        """What the request asked for: the scores, the image (PNG bytes), the embedding, else the text."""
         if self.scores is not None:
             return self.scores
+        if self.image is not None:
+            return self.image
         return self.text if self.embedding is None else self.embedding
 
 

@@ -5,7 +5,8 @@ per request, in the same order.  Requests are :class:`~mmbench.types.GenerateReq
 (text out: captioners, VQA heads, VLMs, served models),
 :class:`~mmbench.types.EmbedRequest` (a vector out: CLIP, SigLIP) or
 :class:`~mmbench.types.ScoreRequest` (log-likelihoods of candidate continuations:
-captioners, VLMs, ITM heads, served models with prompt logprobs); an adapter lists
+captioners, VLMs, ITM heads, served models with prompt logprobs) or
+:class:`~mmbench.types.GenerateImageRequest` (a PNG image out: text-to-image pipelines); an adapter lists
 what it serves in :attr:`ModelAdapter.capabilities`, and the runner refuses a task
 whose requests the model cannot serve before any work is done.  Image
 decoding, device and dtype choice, and the per-sample isolation of failures live
@@ -25,14 +26,16 @@ from typing import Any, Sequence
 from mmbench.errors import MMBenchError
 from mmbench.hashing import checkpoint_files, hash_files
 from mmbench.images import load_image
-from mmbench.types import EmbedRequest, GenerateRequest, ModelOutput, ScoreRequest
+from mmbench.types import EmbedRequest, GenerateImageRequest, GenerateRequest, ModelOutput, ScoreRequest
 
 #: request type -> the capability an adapter must list to serve it
-CAPABILITY = {GenerateRequest: "generate", EmbedRequest: "embed", ScoreRequest: "score"}
+CAPABILITY = {GenerateRequest: "generate", EmbedRequest: "embed", ScoreRequest: "score",
+              GenerateImageRequest: "generate_image"}
 
 #: what each capability lets a model do, for error messages
 CAPABILITY_TEXT = {"generate": "generate text (captioning, VQA)", "embed": "embed images and texts (retrieval)",
-                   "score": "score candidate texts by likelihood (ScoreRequest)"}
+                   "score": "score candidate texts by likelihood (ScoreRequest)",
+                   "generate_image": "generate images from text (text-to-image)"}
 
 
 def required_capability(request: Any) -> str:
@@ -117,7 +120,22 @@ def _describe(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, MMBenchError) else f"{exc.__class__.__name__}: {exc}"
 
 
+def png_bytes(image: Any) -> bytes:
+    """A PIL image (converted to 8-bit RGB) as PNG bytes; the same pixels give the same bytes."""
+    import io
+
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def _output(request: Any, value: Any) -> ModelOutput:
+    if isinstance(request, GenerateImageRequest):
+        if isinstance(value, bytes) and value.startswith(b"\x89PNG"):
+            return ModelOutput(request.id, image=value)
+        if hasattr(value, "convert") and hasattr(value, "size"):  # a PIL image
+            return ModelOutput(request.id, image=png_bytes(value))
+        return ModelOutput(request.id, error=f"the model returned {type(value).__name__}, not an image")
     if isinstance(request, EmbedRequest):
         import numpy as np
 
@@ -160,8 +178,11 @@ class ModelAdapter:
     #: the adapter family (recorded in results)
     adapter = "base"
     #: what the adapter serves: "generate" (GenerateRequest -> text), "embed" (EmbedRequest -> vector),
-    #: "score" (ScoreRequest -> log-likelihoods)
+    #: "score" (ScoreRequest -> log-likelihoods), "generate_image" (GenerateImageRequest -> PNG image)
     capabilities: frozenset[str] = frozenset({"generate"})
+    #: True when the adapter computes what requests about one image (or repeated inputs) share
+    #: once, within a batch: the runner then batches such requests together
+    shares_prefixes = False
 
     def __init__(self, name: str, *, device: str = "auto", dtype: str = "auto", **_: Any):
         self.name = name
@@ -212,6 +233,10 @@ class ModelAdapter:
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[ModelOutput]:
         """Log-likelihood of each request's continuations, in order; ``ModelOutput.scores`` is set."""
+        return self.run(self.prepare(requests))
+
+    def generate_image(self, requests: Sequence[GenerateImageRequest]) -> list[ModelOutput]:
+        """One image per request, in order; ``ModelOutput.image`` holds PNG bytes."""
         return self.run(self.prepare(requests))
 
     def check_serves(self, requests: Sequence[Any]) -> None:

@@ -160,6 +160,16 @@ def resolve_model(spec: str, *, adapter: str | None = None, revision: str | None
                                                             "trust_remote_code": trust_remote_code},
                              _ALWAYS_FIXED | {"path"})
 
+    index_path, _ = fetch_config_file(spec, "model_index.json", revision, required=False)
+    if index_path is not None:  # a diffusers pipeline (text-to-image): no config.json at its root
+        from mmbench.models.diffusers_adapter import check_model_index
+
+        check_model_index(_read_json(index_path), spec, trust_remote_code)
+        adapter_name = adapter or "diffusers"
+        name = spec.rstrip("/").split("/")[-1] if Path(spec).is_dir() else spec
+        return ResolvedModel(adapter_name, MODELS.get(adapter_name),
+                             {"name": name, "path": spec, "revision": revision, "trust_remote_code": trust_remote_code},
+                             _ALWAYS_FIXED | {"path"})
     peft_dir: str | None = None
     base_spec = spec
     adapter_cfg_path, _ = fetch_config_file(spec, "adapter_config.json", revision, required=False)

@@ -198,7 +198,7 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
 
 
 #: what a run writes into its folder; anything else there is the user's and stays put
-RUN_FILES = ("results.json", "predictions", "failures")
+RUN_FILES = ("results.json", "predictions", "failures", "images")
 
 
 def move_previous_run(out_dir: Path) -> Path | None:

@@ -15,6 +15,7 @@ from mmbench.images import DEFAULT_MAX_PIXELS
 from mmbench.runner.batching import batching_key, overlapped_batches
 from mmbench.runner.plan import Plan
 from mmbench.tasks.base import Task
+from mmbench.types import GenerateImageRequest
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 
@@ -23,7 +24,7 @@ ProgressFactory = Callable[[str, int], Callable[[int], None]]
 class Inference:
     """What the model produced for a plan.
 
-    ``raw``: request id -> output (text or embedding); ``errors``: sample id -> why it
+    ``raw``: request id -> output (text, embedding, scores or PNG bytes); ``errors``: sample id -> why it
     failed (row errors included); ``pending``: the requests that were not in the cache
     (computed by this run, over all processes); ``model_s``: wall time of the model loop
     (the slowest process); ``timer``: ``batch_size``, ``data_wait_s``, ``forward_s``.
@@ -53,14 +54,25 @@ def run_inference(task: Task, plan: Plan, model: Any, *, batch_size: int | str, 
     hashes = {rid: request_hash(req) for rid, req in requests.items()}
     if cache is not None:
         hit = cache.get_many(model_hash, task_key, list(hashes.values()))
-        inf.raw.update({rid: decode_output(requests[rid], hit[h]) for rid, h in hashes.items() if h in hit})
+        for rid, h in hashes.items():
+            if h not in hit:
+                continue
+            value = decode_output(requests[rid], hit[h])
+            if isinstance(requests[rid], GenerateImageRequest):
+                value = cache.get_image(value)  # None: its file is gone or damaged, so it is recomputed
+                if value is None:
+                    continue
+            inf.raw[rid] = value
     inf.n_cached = len(inf.raw)
     if ctx is not None:
         ctx.barrier()  # every rank has read the cache before any rank writes to it: same pending list everywhere
-    # similar requests together, longest first, so batches hold similar lengths (less padding);
-    # outputs are keyed by id, so the order never changes a result
-    inf.pending = sorted((r for r in requests.values() if r.id not in inf.raw), key=batching_key)
-    mine = ctx.shard(inf.pending) if ctx is not None else inf.pending
+    # similar requests together, longest first, so batches hold similar lengths (less padding), or
+    # requests about one image together for a model that computes what they share once; outputs are
+    # keyed by id, so the order never changes a result
+    by_image = bool(getattr(model, "shares_prefixes", False))
+    inf.pending = sorted((r for r in requests.values() if r.id not in inf.raw),
+                         key=lambda r: batching_key(r, by_image))
+    mine = ctx.shard(inf.pending, contiguous=by_image) if ctx is not None else inf.pending
     advance = progress(f"{task.name} ({model.name})", len(inf.errors) + inf.n_cached + len(mine))
     advance(len(inf.errors) + inf.n_cached)
     t_model = time.perf_counter()
@@ -69,7 +81,9 @@ def run_inference(task: Task, plan: Plan, model: Any, *, batch_size: int | str, 
         done = []
         for out in outputs:
             if out.ok:
-                inf.raw[out.id] = out.value  # text, embedding or scores
+                inf.raw[out.id] = out.value  # text, embedding, scores or PNG bytes
+                if cache is not None and out.image is not None:
+                    cache.put_image(out.image)  # the file first: a row never names a missing image
                 done.append((hashes[out.id], owner[out.id], encode_output(out)))
             else:
                 inf.errors.setdefault(owner[out.id], out.error or "unknown error")

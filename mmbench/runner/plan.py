@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mmbench.errors import MMBenchError
 from mmbench.tasks.base import Task
-from mmbench.types import Sample
+from mmbench.types import GenerateImageRequest, Sample
+
+
+def image_seed(run_seed: int, request_id: str) -> int:
+    """The noise seed of one text-to-image request: the first 8 bytes of
+    ``sha256("<run seed>:<request id>")`` as an integer below 2**63 (what ``torch.Generator``
+    takes).  It depends on nothing else, so an image is the same whatever batch, shard or
+    process it runs in, and another ``--seed`` gives other images.
+
+    >>> image_seed(0, "p1") == image_seed(0, "p1") != image_seed(1, "p1")
+    True
+    """
+    digest = hashlib.sha256(f"{int(run_seed)}:{request_id}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
 
 
 @dataclass
@@ -29,10 +43,13 @@ class Plan:
     rendered_prompt: str | None = None
 
 
-def plan_requests(task: Task, samples: list[Sample], model: Any) -> Plan:
-    """Build every request; request ids must be unique, and the model must serve each kind."""
+def plan_requests(task: Task, samples: list[Sample], model: Any, seed: int = 0) -> Plan:
+    """Build every request; request ids must be unique, and the model must serve each kind.
+    A :class:`GenerateImageRequest` gets its noise seed here, from ``seed`` (``--seed``) and its
+    id (:func:`image_seed`)."""
     plan = Plan(samples=samples, row_errors={s.id: s.error for s in samples if s.error is not None})
-    plan.by_sample = {s.id: list(task.build_requests(s, model.name)) for s in samples if s.error is None}
+    plan.by_sample = {s.id: [replace(r, seed=image_seed(seed, r.id)) if isinstance(r, GenerateImageRequest) else r
+                             for r in task.build_requests(s, model.name)] for s in samples if s.error is None}
     for sid, reqs in plan.by_sample.items():
         for req in reqs:
             if req.id in plan.requests:

@@ -43,6 +43,8 @@ for _name, _target, _description in (
      "SugarCrepe's seven splits from the official JSON ($SUGARCREPE_DIR) and COCO val2017 ($COCO_VAL2017_DIR)"),
     ("aro", "mmbench.tasks.datasets.compositionality:aro_rows",
      "ARO VG-Relation/VG-Attribution ($ARO_DIR, boxes cropped) and COCO/Flickr30k order (exported test cases)"),
+    ("easyvqa-t2i-prompts", "mmbench.tasks.datasets.easyvqa_t2i:t2i_prompt_rows",
+     "easy-VQA canonical captions ('a red circle') as text-to-image prompts, several per class (offline)"),
     ("gqa", "mmbench.tasks.datasets.gqa:gqa_rows",
      "GQA questions joined with their images from a second config of the same hub dataset (lmms-lab/GQA)"),
 ):
