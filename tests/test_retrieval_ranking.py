@@ -149,3 +149,26 @@ def test_score_retrieval_json_prints_precision_and_map(tmp_path):
     want = case["average_precision"]
     assert got["i2t_mAP"] == pytest.approx(np.mean(want["i2t"]), abs=1e-6)
     assert got["t2i_mAP"] == pytest.approx(np.mean(want["t2i"]), abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_ranking_pass_yields_recalls_ranks_exactly(seed):
+    """score_retrieval and retrieval_metrics take recall's ranks from the ranking pass (one pass over
+    the scores); they must equal retrieval_ranks', ties, caption-less images and groups included."""
+    from mmbench.metrics.retrieval import retrieval_ranks
+    from mmbench.metrics.retrieval_ranking import ranking_quality
+
+    rng = np.random.default_rng(seed)
+    n_images, n_texts = 17, 40
+    # few distinct values: many exactly tied scores
+    images = rng.integers(-2, 3, size=(n_images, 4)).astype(np.float32)
+    texts = rng.integers(-2, 3, size=(n_texts, 4)).astype(np.float32)
+    images[np.all(images == 0, axis=1)] = 1.0
+    texts[np.all(texts == 0, axis=1)] = 1.0
+    mapping = rng.integers(0, n_images - 3, size=n_texts)  # the last images have no caption
+    groups = [None, [i // 3 for i in range(n_images)]][seed % 2]
+    expected = retrieval_ranks(images, texts, mapping, image_groups=groups, chunk_size=5)
+    quality = ranking_quality(images, texts, mapping, (1, 5), image_groups=groups, chunk_size=5)
+    assert quality["t2i"]["rank"].tolist() == expected[0].tolist()
+    assert quality["i2t"]["rank"].tolist() == expected[1].tolist()
+    assert np.isinf(expected[1]).any() or groups is not None

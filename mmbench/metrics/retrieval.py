@@ -183,10 +183,12 @@ def retrieval_metrics(
     in :mod:`mmbench.metrics.retrieval_ranking`.  Arguments as :func:`retrieval_recall`."""
     from mmbench.metrics.retrieval_ranking import ranking_corpus, ranking_quality
 
-    recall = retrieval_recall(image_emb, text_emb, text_to_image, ks, normalize=normalize, chunk_size=chunk_size,
-                              names=names, image_groups=image_groups)
+    ks = _check_ks(ks)
+    # one pass: the ranking pass also yields recall's ranks (the same pessimistic rank)
     per_query = ranking_quality(image_emb, text_emb, text_to_image, ks, normalize=normalize,
                                 chunk_size=chunk_size, names=names, image_groups=image_groups)
+    recall = recall_from_ranks(per_query["t2i"]["rank"], per_query["i2t"]["rank"], ks,
+                               grouped=image_groups is not None)
     gallery = {"t2i": len(per_query["i2t"]["AP"]), "i2t": len(per_query["t2i"]["AP"])}
     corpus, warnings = ranking_corpus(per_query, _check_ks(ks), gallery)
     return _merge(recall, corpus, warnings)
@@ -434,10 +436,9 @@ def score_retrieval(predictions: Sequence[Any], references: Sequence[Sequence[st
         if len(texts):
             # a sample without a group is a group of its own
             labels = [groups[i] if groups[i] is not None else ("sample", i) for i in ok] if grouped else None
-            t_ranks, i_ranks = retrieval_ranks(images, texts, mapping, image_groups=labels,
-                                               names=("image embeddings", "text embeddings"))
             quality = ranking_quality(images, texts, mapping, ks, image_groups=labels,
                                       names=("image embeddings", "text embeddings"))
+            t_ranks, i_ranks = quality["t2i"]["rank"], quality["i2t"]["rank"]  # recall's ranks, same pass
             row = 0
             for pos, i in enumerate(ok):
                 image_rank_of[i] = float(i_ranks[pos])

@@ -56,7 +56,11 @@ def query_ranking_quality(queries: np.ndarray, gallery: np.ndarray, query_key: n
     ``gallery_key[g] == query_key[q]`` (non-negative integer keys).
 
     ``queries`` and ``gallery`` are already normalised (as :func:`retrieval._prepare` leaves them).
-    Returns ``{"AP": (n,), "R-precision": (n,), "P@k": (n,) per k, "n_correct": (n,)}``.
+    Returns ``{"AP": (n,), "R-precision": (n,), "P@k": (n,) per k, "n_correct": (n,), "rank": (n,)}``;
+    ``rank`` is the position of the best correct item, ``1 + #{incorrect items scoring >= it}``
+    (``np.inf`` without a correct item): the rank recall@k uses
+    (:func:`mmbench.metrics.retrieval.retrieval_ranks`, equal by construction and by test), so one
+    pass over the scores serves recall and ranking quality.
     """
     from mmbench.metrics.retrieval import _block_rows
 
@@ -66,7 +70,8 @@ def query_ranking_quality(queries: np.ndarray, gallery: np.ndarray, query_key: n
     count = np.bincount(gallery_key, minlength=n_keys)
     first = np.concatenate(([0], np.cumsum(count)))       # order[first[k]:first[k+1]]: items with key k
     n_correct = count[query_key]
-    out = {"AP": np.zeros(len(queries)), "R-precision": np.zeros(len(queries)), "n_correct": n_correct}
+    out = {"AP": np.zeros(len(queries)), "R-precision": np.zeros(len(queries)), "n_correct": n_correct,
+           "rank": np.full(len(queries), np.inf)}
     for k in ks:
         out[f"P@{k}"] = np.zeros(len(queries))
     rows = _block_rows(chunk_size, n_gallery)
@@ -104,6 +109,7 @@ def query_ranking_quality(queries: np.ndarray, gallery: np.ndarray, query_key: n
         safe_m = np.maximum(m, 1)
         ap = np.where(valid, j / np.minimum(position, n_gallery + 1), 0.0).sum(axis=1) / safe_m
         block = slice(start, stop)
+        out["rank"][block] = np.where(m > 0, position[:, 0], np.inf)
         out["AP"][block] = ap
         out["R-precision"][block] = np.count_nonzero(position <= m[:, None], axis=1) / safe_m
         for k in ks:
