@@ -159,8 +159,9 @@ def _load_with_datasets(cfg: DatasetConfig) -> tuple[list[dict], dict[str, Any]]
         if isinstance(data_files, dict):
             first = next(iter(v if isinstance(v, str) else v[0] for v in data_files.values()), None)
         if first:
+            base_dir = str(Path(first).parent)
             for r in rows:
-                r["__base_dir__"] = str(Path(first).parent)
+                r["__base_dir__"] = base_dir
     return rows, prov
 
 

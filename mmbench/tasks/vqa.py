@@ -74,9 +74,8 @@ class VQATask(Task):
                                 field=self.column("answers"))
         except DataError as exc:
             return Sample(id=sid, error=str(exc))
-        meta = {k: self.value(row, k) for k in ("answer_type", "question_type", "choices", "group", "phrasing",
-                                                "split", "category")
-                if self.value(row, k) is not None}
+        meta = {k: v for k in ("answer_type", "question_type", "choices", "group", "phrasing", "split", "category")
+                if (v := self.value(row, k)) is not None}
         image_id = row.get(self.config.dataset.columns.get("image_id", "image_id"))
         if isinstance(image_id, (str, int)) and not isinstance(image_id, bool):
             meta["image_id"] = str(image_id)  # leaderboards resample questions of one image together
