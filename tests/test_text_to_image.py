@@ -229,4 +229,7 @@ def test_leaderboard_ranks_the_family_by_its_primary_metric(pipe_dir, shard, tmp
     assert [r["model"] for r in rows] == sorted((r["model"] for r in rows),
                                                 key=lambda m: -next(x for x in rows if x["model"] == m)
                                                 ["metrics"]["CLIPScore"]["value"])
+    assert task["groups"][0]["categories"] == {"CLIPScore": [f"CLIPScore/{c}" for c in
+                                                             ("animals", "circle", "rectangle", "triangle")]}
+    assert task["groups"][0]["higher_is_better"]["CLIPScore/circle"] is True
     assert "text-to-image" in to_markdown(board)

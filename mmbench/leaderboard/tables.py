@@ -38,7 +38,9 @@ from mmbench.leaderboard.stats import (align, bootstrap_mean_ci, bootstrap_stati
                                        paired_difference_ci, stable_key)
 
 #: category breakdowns the board charts: ``<prefix>/<category>`` keys (VQA answer types, phrasings)
-CATEGORY_PREFIXES = ("accuracy", "exact_match")
+#: metrics whose "<metric>/<category>" keys are per-category breakdowns (VQA answer types, text-to-image
+#: prompt categories), charted together
+CATEGORY_PREFIXES = ("accuracy", "exact_match", "CLIPScore", "VQAScore", "PAC-S", "ITMScore")
 
 
 # ------------------------------------------------------------------ fingerprint differences
