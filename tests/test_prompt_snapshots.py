@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from mmbench.catalog import TASKS, build_task
-from mmbench.types import EmbedRequest, ImageRef, Sample
+from mmbench.types import EmbedRequest, GenerateImageRequest, ImageRef, Sample
 
 SNAPSHOTS = Path(__file__).parent / "data" / "prompt_snapshots.json"
 
@@ -32,6 +32,9 @@ def test_prompt_snapshots():
             rendered[name] = {"embed": [r.text if r.text is not None else "<image>" for r in reqs[:3]]}
             continue
         req = reqs[0]
+        if isinstance(req, GenerateImageRequest):  # text-to-image: the text the image is drawn from
+            rendered[name] = {"image": {"prompt": req.prompt, "negative_prompt": req.negative_prompt}}
+            continue
         if hasattr(req, "continuations"):  # ScoreRequest (likelihood): the prefix and the first candidates
             rendered[name] = {"score": {"prompt": req.prompt, "continuations": list(req.continuations[:3]),
                                         "n_continuations": len(req.continuations)}}
