@@ -98,6 +98,9 @@ MODELS.register("hf-embed", "mmbench.models.hf_embed:HFEmbeddingModel",
 MODELS.register("open-clip", "mmbench.models.open_clip_adapter:OpenCLIPModel",
                 description="OpenCLIP dual encoders (optional: pip install open_clip_torch): --adapter open-clip "
                             "--model ViT-B-32 --model-arg pretrained=laion2b_s34b_b79k")
+MODELS.register("open-clip-coca", "mmbench.models.open_clip_coca:OpenCLIPCoCa",
+                description="OpenCLIP CoCa (optional: pip install open_clip_torch): contrastive embeddings and "
+                            "greedy captions; --model coca_ViT-B-32 --model-arg pretrained=<tag or file>")
 MODELS.register("easyvqa-clip", "mmbench.models.hf_embed:HFEmbeddingModel",
                 description="reference dual encoder (tiny CLIP) trained on easy-VQA; default retrieval model "
                             "and the easy-VQA CLIPScore scorer",
@@ -110,6 +113,9 @@ MODELS.register("hf-itm", "mmbench.models.hf_itm:HFImageTextMatching",
 MODELS.register("hf-lm", "mmbench.models.hf_lm:HFCausalLM",
                 description="HF text-only causal LMs (GPT-2, Llama, Qwen2, ...; chat template if the tokenizer has "
                             "one): a blind text baseline, or a Socratic pipeline's reasoner")
+MODELS.register("vllm", "mmbench.models.vllm_adapter:VLLMVisionLanguageModel",
+                description="generative VLMs in process on vLLM's engine (optional: pip install 'mmbench[vllm]'): "
+                            "--adapter vllm --model <checkpoint>; whole shards scheduled by vLLM; docs/vllm.md")
 MODELS.register("socratic", "mmbench.models.socratic:SocraticPipeline",
                 description="Socratic pipeline: --model-arg describer=<model> (captioner or VLM) writes what it "
                             "sees, --model-arg reasoner=<model> (text LM) answers from it; docs/socratic.md")
