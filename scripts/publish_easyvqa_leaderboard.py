@@ -24,9 +24,9 @@ RUNS = (
     ("easyvqa-always-yes", ("easyvqa_mc", "easyvqa_pope")),
     ("easyvqa-always-a", ("easyvqa_mc", "easyvqa_pope")),
     ("easyvqa-clip", ("easyvqa_retrieval", "easyvqa_zeroshot")),
-    ("easyvqa-t2i", ("easyvqa_t2i",)),
-    ("easyvqa-t2i-random", ("easyvqa_t2i",)),
-    ("easyvqa-t2i-nearest", ("easyvqa_t2i",)),
+    ("easyvqa-t2i", ("easyvqa_t2i", "easyvqa_t2i_vqascore")),
+    ("easyvqa-t2i-random", ("easyvqa_t2i", "easyvqa_t2i_vqascore")),
+    ("easyvqa-t2i-nearest", ("easyvqa_t2i", "easyvqa_t2i_vqascore")),
 )
 
 

@@ -123,6 +123,27 @@ def test_images_do_not_depend_on_batch_size_and_follow_the_seed(pipe_dir, shard,
     assert seeded["model"]["fingerprint"]["hash"] == one["model"]["fingerprint"]["hash"]
 
 
+def test_vqascore_scores_generated_images_with_a_score_capable_model(pipe_dir, shard, tmp_path):
+    (shard / "parti_vqa.yaml").write_text(textwrap.dedent(f"""
+        name: local_parti_vqa
+        family: text-to-image
+        dataset:
+          path: json
+          data_files: {{train: {shard / 'parti.jsonl'}}}
+          split: train
+          columns: {{prompt: Prompt, category: Category}}
+        metrics: [vqascore]
+        metric_options: {{vqascore: {{scorer: easyvqa-vilt, question: "does the image contain {{}}?"}}}}
+    """))
+    include_tasks(shard / "parti_vqa.yaml")
+    out = _run(pipe_dir, shard, tmp_path, "v", tasks=["local_parti_vqa"], include=[str(shard / "parti_vqa.yaml")],
+               cache=False)["tasks"]["local_parti_vqa"]
+    assert out["primary_metric"] == "VQAScore" and 0 < out["metrics"]["VQAScore"] < 1
+    assert out["metric_backends"]["VQAScore"]["scorer"] == "easyvqa-vilt"
+    assert set(out["metrics"]) == {"VQAScore", *(f"VQAScore/{c}" for c in ("animals", "circle", "rectangle",
+                                                                          "triangle"))}
+
+
 def test_image_seed_is_a_pure_function_of_run_seed_and_id():
     from mmbench.runner.plan import image_seed
 
