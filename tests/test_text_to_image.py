@@ -144,6 +144,22 @@ def test_vqascore_scores_generated_images_with_a_score_capable_model(pipe_dir, s
                                                                           "triangle"))}
 
 
+def test_random_init_baseline_has_fresh_seeded_weights(pipe_dir):
+    import torch
+
+    from mmbench.models.resolve import load_model
+
+    trained = load_model(pipe_dir, steps=1)
+    a, b = load_model(pipe_dir, steps=1, random_init=True), load_model(pipe_dir, steps=1, random_init=True)
+    other = load_model(pipe_dir, steps=1, random_init=True, init_seed=1)
+    hashes = [m.fingerprint()["weights_sha256"] for m in (trained, a, b, other)]
+    assert hashes[1] == hashes[2] and len({hashes[0], hashes[1], hashes[3]}) == 3
+    assert a.fingerprint()["random_init"] is True and "random_init" not in trained.fingerprint()
+    for name, weight in trained.pipe.unet.state_dict().items():
+        if weight.dtype.is_floating_point and weight.dim() >= 2:  # convolutions and projections
+            assert not torch.equal(weight, a.pipe.unet.state_dict()[name]), name
+
+
 def test_image_seed_is_a_pure_function_of_run_seed_and_id():
     from mmbench.runner.plan import image_seed
 
