@@ -28,8 +28,13 @@ class DistContext:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def shard(self, items: Sequence[T]) -> list[T]:
-        """This rank's share: every ``world_size``-th item starting at ``rank`` (balanced after length sorting)."""
+    def shard(self, items: Sequence[T], contiguous: bool = False) -> list[T]:
+        """This rank's share: every ``world_size``-th item starting at ``rank`` (balanced after length
+        sorting), or with ``contiguous`` the rank's slice of about ``len / world_size`` items in a row
+        (requests about one image stay together, so a model that shares their work shares it)."""
+        if contiguous:
+            n = len(items)
+            return list(items[self.rank * n // self.world_size:(self.rank + 1) * n // self.world_size])
         return list(items[self.rank::self.world_size])
 
     def all_gather(self, obj: Any) -> list[Any]:

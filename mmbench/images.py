@@ -14,6 +14,7 @@ pixel limit checked from the header before any pixel is decoded (decompression b
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import stat
@@ -201,3 +202,14 @@ def load_image(ref: ImageRef, max_pixels: int | None = None) -> Image.Image:
     finally:
         if fh is not None:
             fh.close()
+
+
+def image_content_key(images: list[Image.Image] | tuple[Image.Image, ...]) -> str:
+    """A key equal for decoded images that are equal (pixels, size and mode, in order), so
+    the models compute what requests about one image share once: BLAKE2b over the raw
+    pixel bytes (about 0.1 ms for a 224 x 224 image)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for img in images:
+        digest.update(f"{img.mode}|{img.size}|".encode())
+        digest.update(img.tobytes())
+    return digest.hexdigest()

@@ -121,7 +121,7 @@ def test_preflight_checks_the_model_without_its_weights(monkeypatch):
                                            r"easyvqa-captioner \(hf-captioner\) serves: generate, score$"):
         preflight(tasks, EvalConfig(model="easyvqa-captioner"))
     with pytest.raises(ModelLoadError, match="unknown --model-arg colour for 'easyvqa-captioner' "
-                                             r"\(HFCaptioner\); it accepts: compile, path, peft_adapter$"):
+                                             r"\(HFCaptioner\); it accepts: compile, path, peft_adapter, prefix_reuse$"):
         preflight(tasks[:1], EvalConfig(model="easyvqa-captioner", model_args={"colour": "red"}))
 
 

@@ -180,6 +180,9 @@ class ModelAdapter:
     #: what the adapter serves: "generate" (GenerateRequest -> text), "embed" (EmbedRequest -> vector),
     #: "score" (ScoreRequest -> log-likelihoods), "generate_image" (GenerateImageRequest -> PNG image)
     capabilities: frozenset[str] = frozenset({"generate"})
+    #: True when the adapter computes what requests about one image (or repeated inputs) share
+    #: once, within a batch: the runner then batches such requests together
+    shares_prefixes = False
 
     def __init__(self, name: str, *, device: str = "auto", dtype: str = "auto", **_: Any):
         self.name = name

@@ -12,14 +12,25 @@ from mmbench.models.quantize import weight_sparsity
 
 
 class HFAdapter(ModelAdapter):
-    """Loads ``path`` (a directory or hub id) with ``model_class()``; optional PEFT adapter on top."""
+    """Loads ``path`` (a directory or hub id) with ``model_class()``; optional PEFT adapter on top.
+
+    ``prefix_reuse`` (default true; ``--model-arg prefix_reuse=false``): compute what requests
+    share once where the family allows it (a chat VLM's shared prompt prefix, a captioner's
+    image encoding, an embedder's repeated inputs; :attr:`shares_prefixes`).  Outputs are those
+    of the unshared path (greedy text equal, numbers within float rounding), so the setting is
+    recorded in results (``model.prefix_reuse``) but not in the fingerprint.
+    """
 
     fingerprint_identifies_content = True  # weights and config hashes, or hub id + revision
+    prefix_reuse = True  # an in-memory model (from_loaded) shares too
 
     def __init__(self, name: str, *, path: str | None = None, device: str = "auto", dtype: str = "auto",
                  revision: str | None = None, trust_remote_code: bool = False, peft_adapter: str | None = None,
-                 compile: bool = False, quantize: str | None = None, **kwargs: Any):
+                 compile: bool = False, quantize: str | None = None, prefix_reuse: bool = True, **kwargs: Any):
         super().__init__(name, device=device, dtype=dtype)
+        if not isinstance(prefix_reuse, bool):
+            raise ModelLoadError(f"--model-arg prefix_reuse takes true or false, not {prefix_reuse!r}")
+        self.prefix_reuse = prefix_reuse
         if not path:
             raise ModelLoadError(f"adapter {self.adapter!r} needs a checkpoint: pass --model <dir or hub id>")
         self.path = str(path)
@@ -231,10 +242,11 @@ class HFAdapter(ModelAdapter):
         return kwargs
 
     def info(self) -> dict[str, Any]:
-        """Recorded in results.json's ``model``: device, dtype, parameter count and weight
-        sparsity (share of exact zeros, :func:`~mmbench.models.quantize.weight_sparsity`)."""
+        """Recorded in results.json's ``model``: device, dtype, parameter count, weight
+        sparsity (share of exact zeros, :func:`~mmbench.models.quantize.weight_sparsity`) and
+        whether shared work is computed once (:attr:`shares_prefixes`)."""
         return {"device": self.device, "dtype": self.dtype_name, "n_parameters": self.n_parameters,
-                "sparsity": getattr(self, "sparsity", None)}
+                "sparsity": getattr(self, "sparsity", None), "prefix_reuse": self.shares_prefixes}
 
     @property
     def tokenizer(self) -> Any:

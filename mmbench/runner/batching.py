@@ -9,18 +9,34 @@ from typing import Any
 
 from mmbench.errors import MMBenchError
 from mmbench.models.base import is_out_of_memory
-from mmbench.types import EmbedRequest, ScoreRequest
+from mmbench.types import EmbedRequest, ImageRef, ScoreRequest
 
 
-def batching_key(req: Any) -> tuple[int, int]:
+def batching_key(req: Any, by_image: bool = False) -> tuple:
     """Images before texts for embedding requests; score requests after generate requests (an
     adapter serves a mixed batch, but apart they batch better), by total text (context and
-    continuations: a request is that many rows); within a kind, longest text first."""
+    continuations: a request is that many rows); within a kind, longest text first.
+
+    ``by_image`` (for an adapter that computes what requests share once, ``shares_prefixes``):
+    within a kind, requests about one image next to each other (:func:`image_order`), and equal
+    texts next to each other, so that what they share falls in one batch."""
     if isinstance(req, EmbedRequest):
+        if by_image:
+            return (0, image_order(req.images)) if req.images else (1, -len(req.text or ""), req.text or "")
         return (0 if req.images else 1, -len(req.text or ""))
     if isinstance(req, ScoreRequest):
-        return (2, -(len(req.prompt or "") * len(req.continuations) + sum(len(c) for c in req.continuations)))
-    return (0, -len(req.prompt or req.question or ""))
+        size = -(len(req.prompt or "") * len(req.continuations) + sum(len(c) for c in req.continuations))
+        return (2, image_order(req.images), size) if by_image else (2, size)
+    size = -len(req.prompt or req.question or "")
+    return (0, image_order(req.images), size) if by_image else (0, size)
+
+
+def image_order(images: tuple[ImageRef, ...]) -> tuple:
+    """A sort key equal for requests naming the same image files or bytes; the same in every
+    process (torchrun ranks sort alike).  Bytes are keyed by their length and ends, not hashed
+    (a VQAv2-size task holds gigabytes of them): a rare tie only interleaves two images."""
+    return tuple((ref.path or "", len(ref.data or b""), (ref.data or b"")[:32], (ref.data or b"")[-32:])
+                 for ref in images)
 
 
 def overlapped_batches(model: Any, requests: list[Any], batch_size: int | str, timer: dict[str, Any]):

@@ -66,10 +66,13 @@ def run_inference(task: Task, plan: Plan, model: Any, *, batch_size: int | str, 
     inf.n_cached = len(inf.raw)
     if ctx is not None:
         ctx.barrier()  # every rank has read the cache before any rank writes to it: same pending list everywhere
-    # similar requests together, longest first, so batches hold similar lengths (less padding);
-    # outputs are keyed by id, so the order never changes a result
-    inf.pending = sorted((r for r in requests.values() if r.id not in inf.raw), key=batching_key)
-    mine = ctx.shard(inf.pending) if ctx is not None else inf.pending
+    # similar requests together, longest first, so batches hold similar lengths (less padding), or
+    # requests about one image together for a model that computes what they share once; outputs are
+    # keyed by id, so the order never changes a result
+    by_image = bool(getattr(model, "shares_prefixes", False))
+    inf.pending = sorted((r for r in requests.values() if r.id not in inf.raw),
+                         key=lambda r: batching_key(r, by_image))
+    mine = ctx.shard(inf.pending, contiguous=by_image) if ctx is not None else inf.pending
     advance = progress(f"{task.name} ({model.name})", len(inf.errors) + inf.n_cached + len(mine))
     advance(len(inf.errors) + inf.n_cached)
     t_model = time.perf_counter()
