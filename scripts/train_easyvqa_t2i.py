@@ -252,7 +252,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.table_only:
         return
     info = train(args)
-    (args.out / "training.json").write_text(json.dumps(info, indent=2) + "\n")
+    # printed, not saved beside the weights: the folder's files are the model's fingerprint, and
+    # timings differ between runs that give identical weights (the model card records them)
     print(json.dumps(info, indent=2))
 
 
