@@ -47,11 +47,19 @@ def overlapped_batches(model: Any, requests: list[Any], batch_size: int | str, t
     in the model.  With ``batch_size="auto"`` the run starts large (64 on CUDA, 16 on CPU)
     and halves on out-of-memory, retrying the same samples, so none is lost;
     ``timer["batch_size"]`` is the size it settled on.
+
+    An adapter that schedules requests itself (``schedules_batches = True``: vLLM's continuous
+    batching) gets the whole list as one batch, or ``model.max_batch`` requests at a time when
+    it sets one; ``batch_size`` is not used for it.
     """
     import torch
 
-    auto = batch_size == "auto"
-    size = (64 if torch.cuda.is_available() else 16) if auto else int(batch_size)
+    own = bool(getattr(model, "schedules_batches", False))
+    auto = batch_size == "auto" and not own
+    if own:
+        size = max(1, getattr(model, "max_batch", None) or len(requests))
+    else:
+        size = (64 if torch.cuda.is_available() else 16) if auto else int(batch_size)
     timer["batch_size"] = size
     if not requests:
         return
@@ -71,6 +79,9 @@ def overlapped_batches(model: Any, requests: list[Any], batch_size: int | str, t
             except Exception as exc:  # noqa: BLE001
                 if not is_out_of_memory(exc):
                     raise
+                if own:
+                    raise MMBenchError(f"out of memory with {size} requests handed to the engine at once: "
+                                       "set --model-arg max_batch=N to hand it fewer") from None
                 if not auto or size == 1:
                     raise MMBenchError(f"out of memory at batch size {size}: use a smaller --batch-size or "
                                        "--batch-size auto") from None
