@@ -4,6 +4,7 @@ standing in for ``vllm.LLM``.  The same adapter against a real vLLM: tests/test_
 
 import shutil
 import sys
+import types
 from types import SimpleNamespace
 
 import numpy as np
@@ -107,6 +108,39 @@ def test_missing_vllm_is_one_line_naming_the_extra(monkeypatch, llava):
     with pytest.raises(ModelLoadError) as err:
         load_model(llava, adapter="vllm")
     assert "pip install 'mmbench[vllm]'" in str(err.value) and "\n" not in str(err.value)
+
+
+def fake_vllm_module(monkeypatch, device_type: str = "cpu") -> list[dict]:
+    """A stand-in ``vllm`` package (``LLM``, ``SamplingParams``, ``platforms``); returns the
+    keyword arguments each ``LLM`` was built with."""
+    built: list[dict] = []
+
+    class LLM(FakeEngine):
+        def __init__(self, **kwargs):
+            super().__init__()
+            built.append(kwargs)
+
+    module = types.ModuleType("vllm")
+    module.__version__, module.LLM, module.SamplingParams = "9.9-fake", LLM, lambda **kw: kw
+    platforms = types.ModuleType("vllm.platforms")
+    platforms.current_platform = SimpleNamespace(device_type=device_type)
+    monkeypatch.setitem(sys.modules, "vllm", module)
+    monkeypatch.setitem(sys.modules, "vllm.platforms", platforms)
+    return built
+
+
+def test_load_model_builds_the_engine_with_mmbench_settings(monkeypatch, llava):
+    built = fake_vllm_module(monkeypatch)
+    model = load_model(llava, adapter="vllm", engine_args={"max_model_len": 128})
+    assert built == [{"model": llava, "tokenizer": llava, "dtype": "float32", "seed": 0, "trust_remote_code": False,
+                      "max_model_len": 128}]
+    fp = model.fingerprint()
+    assert fp["vllm_version"] == "9.9-fake" and model.device == "cpu" and fp["engine_args"] == {"max_model_len": 128}
+    model.engine.tokenizer = model.tokenizer
+    out = model.generate([GenerateRequest("a", (_img(5),), prompt="Hi?", generation=GenerationSettings(4))])[0]
+    assert out.ok and out.text.startswith("len") and model.engine.params[0][0]["max_tokens"] == 4
+    with pytest.raises(ModelLoadError, match="this vLLM build runs on cpu"):
+        load_model(llava, adapter="vllm", device="cuda")
 
 
 def test_torchrun_is_refused_before_vllm_loads(monkeypatch, llava):

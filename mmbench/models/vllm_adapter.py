@@ -89,14 +89,15 @@ class VLLMVisionLanguageModel(ModelAdapter):
             raise ModelLoadError("the vllm adapter runs in one process, not under torchrun: vLLM spreads a model over "
                                  "GPUs itself (--model-arg engine_args='{\"tensor_parallel_size\": N}')")
         vllm = import_vllm()  # first: no processor or weights are read without it
-        self._setup(name, path=path, device=device, dtype=dtype, revision=revision,
-                    trust_remote_code=trust_remote_code, peft_adapter=peft_adapter, engine_args=engine_args,
-                    max_batch=max_batch, seed=seed, vllm_version=vllm.__version__)
-        self.engine = self._start_engine(vllm)
         platform = _platform_device(vllm)
         if device not in ("auto", platform) and not device.startswith(platform):
             raise ModelLoadError(f"--device {device}: this vLLM build runs on {platform}; pass --device auto")
+        # the device vLLM runs on decides dtype "auto" (bfloat16 on a GPU that has it), as for hf-vlm
+        self._setup(name, path=path, device=platform if platform in ("cpu", "cuda") else "cpu", dtype=dtype,
+                    revision=revision, trust_remote_code=trust_remote_code, peft_adapter=peft_adapter,
+                    engine_args=engine_args, max_batch=max_batch, seed=seed, vllm_version=vllm.__version__)
         self.device = platform
+        self.engine = self._start_engine(vllm)
 
     @classmethod
     def from_engine(cls, engine: Any, *, path: str, name: str = "vllm", dtype: str = "auto",
@@ -116,7 +117,7 @@ class VLLMVisionLanguageModel(ModelAdapter):
                vllm_version: str) -> None:
         from mmbench.models.hf_vlm import HFVisionLanguageModel
 
-        super().__init__(name, device="cpu" if device == "auto" else device, dtype=dtype)
+        super().__init__(name, device=device, dtype=dtype)
         if not path:
             raise ModelLoadError("adapter 'vllm' needs a checkpoint: pass --model <dir or hub id>")
         if peft_adapter:
@@ -271,5 +272,7 @@ def _platform_device(vllm: Any) -> str:
         from vllm.platforms import current_platform
 
         return str(current_platform.device_type or "cpu")
-    except Exception:  # noqa: BLE001 - recorded only; vLLM picked its platform itself
-        return "unknown"
+    except Exception:  # noqa: BLE001 - an old vLLM without vllm.platforms
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
