@@ -125,6 +125,7 @@ def test_served_endpoint_with_the_openai_adapter_equals_hf_vlm(tmp_path, llava):
         # the server sends vLLM's incremental text, which holds back a trailing incomplete UTF-8 sequence
         # that the tokenizer decodes as U+FFFD (docs/vllm.md); everything before it is the same
         assert got == {k: v.removesuffix("\ufffd") for k, v in want.items()} and any(want.values())
+        _served_scores_equal_hf_vlm(llava, f"http://127.0.0.1:{port}/v1")
     finally:
         server.terminate()
         try:
@@ -132,3 +133,28 @@ def test_served_endpoint_with_the_openai_adapter_equals_hf_vlm(tmp_path, llava):
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+def _served_scores_equal_hf_vlm(llava, base_url):
+    """openai-chat's score_protocol=vllm-prompt-logprobs against the real server: the likelihoods hf-vlm
+    gives the same text.  The server renders the continuation as the assistant's turn, which this
+    template writes after "ASSISTANT: " where hf-vlm continues "ASSISTANT:", so hf-vlm scores the
+    continuation with its leading space (as tests/test_served_scoring.py does against its stand-in server)."""
+    from PIL import Image
+    import numpy as np
+
+    from mmbench.models.openai_api import OpenAIChatModel
+
+    def img(v):
+        return ImageRef(pil=Image.fromarray(np.full((32, 32, 3), v, dtype="uint8")))
+
+    reqs = [ScoreRequest("a", (img(40),), continuations=("a red circle", "two blue squares"), prompt="Describe it."),
+            ScoreRequest("b", (img(90), img(200)), continuations=("the first one",), prompt="Which is red?")]
+    spaced = [ScoreRequest(r.id, r.images, tuple(" " + c for c in r.continuations), prompt=r.prompt) for r in reqs]
+    served = OpenAIChatModel(name="openai-chat", base_url=base_url, model="tiny-llava",
+                             score_protocol="vllm-prompt-logprobs").score(reqs)
+    local = load_model(llava, device="cpu").score(spaced)
+    for s, d in zip(served, local):
+        assert s.ok and d.ok, (s.error, d.error)
+        assert [n for _, n in s.scores] == [n for _, n in d.scores]
+        assert max(abs(a - b) for (a, _), (b, _) in zip(s.scores, d.scores)) < 1e-4
