@@ -208,6 +208,23 @@ def test_beam_search_fails_its_own_request_only(llava):
     assert len(engine.calls) == 1 and len(engine.calls[0]) == 1
 
 
+def test_a_prompt_the_engine_refuses_fails_alone(llava):
+    """vLLM raises for a whole generate() call when one prompt is bad (longer than max_model_len): the
+    batch is retried one request at a time and only that request fails."""
+    class Picky(FakeEngine):
+        def generate(self, prompts, params, use_tqdm=True):
+            if any("TOO LONG" in p["prompt"] for p in prompts):
+                self.calls.append(list(prompts))
+                raise ValueError("The decoder prompt (length 9999) is longer than the maximum model length")
+            return super().generate(prompts, params, use_tqdm)
+
+    engine = Picky()
+    reqs = [GenerateRequest(i, (_img(1),), prompt=p) for i, p in (("ok1", "x"), ("bad", "TOO LONG"), ("ok2", "y"))]
+    ok1, bad, ok2 = fake_adapter(llava, engine).generate(reqs)
+    assert ok1.ok and ok2.ok and not bad.ok and "maximum model length" in bad.error
+    assert [len(c) for c in engine.calls] == [3, 1, 1, 1]  # the batch, then one by one
+
+
 def test_sampled_requests_get_a_seed_from_their_id(llava):
     model = fake_adapter(llava)
     sample = GenerationSettings(do_sample=True, temperature=0.7)

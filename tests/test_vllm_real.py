@@ -87,6 +87,18 @@ def test_multi_image_and_score_requests_match_hf_vlm(llava, engine_adapter):
     assert max(abs(a - b) for (a, _), (b, _) in zip(mine.scores, ref.scores)) < 1e-4
 
 
+def test_a_prompt_longer_than_the_engine_takes_fails_alone(llava, engine_adapter):
+    gen = GenerationSettings(max_new_tokens=3)
+    reqs = [GenerateRequest("ok", (), prompt="Hi?", generation=gen),
+            GenerateRequest("long", (), prompt="word " * 400, generation=gen),  # > max_model_len 256
+            GenerateRequest("ok2", (), prompt="Colour?", generation=gen)]
+    ok, long, ok2 = engine_adapter.generate(reqs)
+    assert ok.ok and ok2.ok and not long.ok, (ok.error, ok2.error)
+    assert "256" in long.error  # vLLM's message names the limit
+    hf = load_model(llava, device="cpu")
+    assert [ok.text, ok2.text] == [o.text for o in hf.generate([reqs[0], reqs[2]])]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
