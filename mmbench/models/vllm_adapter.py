@@ -23,9 +23,9 @@ hands it N requests at a time instead (less memory, and a crash loses at most N 
 max_new_tokens)``; a sampled request gets its temperature and a seed derived from its id (the
 same output whatever batch it lands in); beam search is refused per request (``LLM.generate``
 has none).  The generated token ids are decoded by mmbench as ``hf-vlm`` decodes its own (the
-checkpoint's tokenizer, special tokens skipped, stripped; :meth:`VLLMVisionLanguageModel.decode`).  Only these settings reach vLLM; a checkpoint's
-``generation_config.json`` sampling defaults (repetition penalty and the like) are not applied,
-since mmbench's requests state their decoding.
+checkpoint's tokenizer, special tokens skipped, stripped; :meth:`VLLMVisionLanguageModel.decode`).
+Only these settings reach vLLM; a checkpoint's ``generation_config.json`` sampling defaults
+(repetition penalty and the like) are not applied, since mmbench's requests state their decoding.
 
 **Score requests** (:class:`~mmbench.types.ScoreRequest`): each continuation is one prompt, the
 rendered context followed by the continuation (the text ``hf-vlm`` scores), generated for one
@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mmbench.errors import MMBenchError, ModelLoadError
-from mmbench.models.base import ModelAdapter, _failure, _output, hash_weights, pick_dtype
+from mmbench.models.base import ModelAdapter, _failure, hash_weights, pick_dtype
 from mmbench.models.hf import _cached_commit
 from mmbench.types import GenerateRequest, ModelOutput, ScoreRequest
 
