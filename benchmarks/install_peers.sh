@@ -11,6 +11,11 @@
 # torch-2.13.0+cpu lies and would win the resolution, so each venv gets a pip.conf that
 # clears find-links and PIP_FIND_LINKS is unset.
 #
+# clip-benchmark 1.6.2 imports requests (datasets/imagenetv2.py) without declaring it, and
+# lmms-eval 0.7.3's llava_hf imports decord (its optional "video-legacy" extra) at the top: both
+# are installed here.  lmms-eval 0.7.3 also imports filelock._api, which filelock 4 removed:
+# filelock<4.
+#
 # Usage: bash benchmarks/install_peers.sh [clip-benchmark|lmms-eval ...]   (default: both)
 # VENVS (default /work/venvs) and PYTHON (default python3) may be set.
 set -euo pipefail
@@ -36,12 +41,12 @@ for peer in "${@:-clip-benchmark lmms-eval}"; do
     case "$p" in
       clip-benchmark)
         make_venv clip-benchmark
-        pipv clip-benchmark $TORCH $TRANSFORMERS clip-benchmark==1.6.2 open-clip-torch==3.3.0 pytest
+        pipv clip-benchmark $TORCH $TRANSFORMERS clip-benchmark==1.6.2 open-clip-torch==3.3.0 requests pytest
         pipv clip-benchmark -e "$REPO"
         ;;
       lmms-eval)
         make_venv lmms-eval
-        pipv lmms-eval $TORCH $TRANSFORMERS lmms-eval==0.7.3
+        pipv lmms-eval $TORCH $TRANSFORMERS lmms-eval==0.7.3 decord "filelock<4"
         pipv lmms-eval -e "$REPO"
         ;;
       *) echo "unknown peer: $p (clip-benchmark or lmms-eval)" >&2; exit 2 ;;
