@@ -3,9 +3,11 @@ for CLIP), and this leaves every text embedding equal to the full-context one wi
 float32 rounding: CLIP's causal text tower reads the end-of-text position, which never
 attends to the padding after it.
 
-The hf-embed tests run anywhere.  The open-clip ones need the real open_clip (and so
-torchvision), which does not import beside the CPU torch of the main environment: skipped
-there, run in the peer venv of ``benchmarks/install_peers.sh``::
+The hf-embed tests run anywhere; the open-clip ones where open_clip is installed
+(docs/retrieval.md), imported as the adapter imports it (over
+:mod:`mmbench.models.torchvision_shim` where torchvision does not import), and are skipped
+elsewhere.  They also pass with real torchvision, in the peer venv of
+``benchmarks/install_peers.sh``::
 
     /work/venvs/clip-benchmark/bin/python -m pytest -q tests/test_text_padding.py
 """
