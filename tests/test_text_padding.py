@@ -104,3 +104,27 @@ def test_other_open_clip_text_towers_keep_the_full_context(open_clip, tiny):
     from mmbench.models.open_clip_adapter import _trims_text
 
     assert not _trims_text(open_clip, adapter.model)
+
+
+def test_open_clip_skips_random_init_and_loads_every_weight(open_clip, tiny, tmp_path):
+    """Building the model before its checkpoint loads skips torch.nn.init (it is overwritten
+    anyway); every weight is the checkpoint's, the init functions are restored after, and a
+    checkpoint that lacks a weight is refused (open_clip loads strictly), so no uninitialised
+    value can survive."""
+    from safetensors.torch import load_file, save_file
+
+    from mmbench.errors import ModelLoadError
+    from mmbench.models.open_clip_adapter import OpenCLIPModel
+
+    normal = torch.nn.init.normal_
+    adapter = OpenCLIPModel("TinyPadTest", pretrained=tiny, device="cpu", dtype="float32")
+    assert torch.nn.init.normal_ is normal
+    saved = load_file(tiny)
+    got = adapter.model.state_dict()
+    assert set(saved) <= set(got) and all(torch.equal(got[k], saved[k]) for k in saved)
+    missing = dict(saved)
+    missing.pop("text_projection")
+    save_file(missing, str(tmp_path / "missing.safetensors"))
+    with pytest.raises(ModelLoadError, match="text_projection"):
+        OpenCLIPModel("TinyPadTest", pretrained=str(tmp_path / "missing.safetensors"), device="cpu")
+    assert torch.nn.init.normal_ is normal
