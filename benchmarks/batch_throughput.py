@@ -59,23 +59,37 @@ QUESTIONS = ["What colour is {s}?", "Is {s} moving?", "How many people can you s
              "and why?"]
 
 
-def build_llava(path: Path, *, image_size: int, max_new_tokens: int, vocab_size: int) -> int:
-    """Save the random-weight LLaVA (seed 0) and its processor to ``path``; return its parameter count."""
+#: model sizes: (Llama settings, CLIP vision settings, vision feature layer).  "small" is this
+#: script's 49M model; "realistic" the 221M one of benchmarks/prefix_reuse.py and the side-by-side
+#: with lmms-eval (ViT-B/16 at 224 px: 196 image tokens; a 134M Llama)
+SIZES = {
+    "small": (dict(hidden_size=512, intermediate_size=1408, num_hidden_layers=4, num_attention_heads=8),
+              dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4,
+                   projection_dim=256), -1),
+    "realistic": (dict(hidden_size=768, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=12),
+                  dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+                       projection_dim=512), -2),
+}
+
+
+def build_llava(path: Path, *, image_size: int, max_new_tokens: int, vocab_size: int, size: str = "small") -> int:
+    """Save the random-weight LLaVA (seed 0) of ``size`` (:data:`SIZES`) and its processor to
+    ``path``; return its parameter count."""
     import torch
     import transformers
     from transformers import LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
 
     tokenizer = padded_bpe_tokenizer(vocab_size, ("<image>",), bos_token="<s>", eos_token="</s>",
                                      pad_token="<pad>", unk_token="<unk>")
-    text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=512, intermediate_size=1408, num_hidden_layers=4,
-                       num_attention_heads=8, num_key_value_heads=8, max_position_embeddings=2048,
-                       bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                       pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
-    vision = dict(model_type="clip_vision_model", hidden_size=256, intermediate_size=1024, num_hidden_layers=4,
-                  num_attention_heads=4, image_size=image_size, patch_size=16, projection_dim=256)
+    text_kw, vision_kw, feature_layer = SIZES[size]
+    text = LlamaConfig(vocab_size=len(tokenizer), **text_kw, num_key_value_heads=text_kw["num_attention_heads"],
+                       max_position_embeddings=2048, bos_token_id=tokenizer.bos_token_id,
+                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                       tie_word_embeddings=False)
+    vision = dict(model_type="clip_vision_model", **vision_kw, image_size=image_size, patch_size=16)
     config = LlavaConfig(vision_config=vision, text_config=text,
                          image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
-                         vision_feature_select_strategy="default", vision_feature_layer=-1,
+                         vision_feature_select_strategy="default", vision_feature_layer=feature_layer,
                          pad_token_id=tokenizer.pad_token_id)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)

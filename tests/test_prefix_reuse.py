@@ -22,7 +22,7 @@ from mmbench.models import hf_vlm
 from mmbench.models.prefix import continuation_inputs, plan_prefixes, positions, prefill_inputs
 from mmbench.models.resolve import VLM_TYPES, load_model
 from mmbench.runner import evaluate
-from mmbench.runner.batching import batching_key
+from mmbench.runner.batching import batching_key, group_end, overlapped_batches
 from mmbench.runner.inference import SCORE_TOLERANCE
 from mmbench.distributed import DistContext
 from mmbench.types import EmbedRequest, GenerateRequest, GenerationSettings, ImageRef, ScoreRequest
@@ -252,3 +252,24 @@ def test_runner_puts_requests_about_one_image_together_for_a_sharing_model():
     items = list(range(10))
     shards = [DistContext(rank, 3, rank).shard(items, contiguous=True) for rank in range(3)]
     assert shards == [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]]
+
+
+def test_batches_of_a_sharing_model_end_where_an_image_ends():
+    requests = [GenerateRequest(str(i), (ImageRef(path=f"/data/{p}.png"),)) for i, p in enumerate("aaabbcccccd")]
+    assert group_end(requests, 0, 4) == 3  # not a's three and one of b's
+    assert group_end(requests, 5, 3) == 8  # c alone fills the batch: split
+    assert group_end(requests, 10, 4) == 11
+
+    class Model:
+        shares_prefixes = True
+
+        def prepare(self, batch):
+            return batch
+
+        def run(self, batch):
+            return batch
+
+    timer = {"data_wait_s": 0.0, "forward_s": 0.0}
+    sizes = [[r.id for r in batch] for batch, _ in overlapped_batches(Model(), requests, 4, timer)]
+    assert sizes == [["0", "1", "2"], ["3", "4"], ["5", "6", "7", "8"], ["9", "10"]]
+

@@ -174,13 +174,13 @@ class HFVisionLanguageModel(ScoringMixin, HFAdapter):
     def _shared_prefixes(self, rows: list[list[int]], texts: list[str], images: Sequence[list[Any]], *,
                          latest: list[int]) -> dict[str, Any] | None:
         """The prefill inputs of ``rows`` grouped by shared prefix (:func:`prefix.plan_prefixes`),
-        one representative per group processed again with its images, or None when a row cannot
-        share (its image is its last token)."""
+        one representative per group processed again with its images, or None when no two rows
+        share a prefix (batch size 1, say) or a row cannot share (its image is its last token)."""
         image_tokens = self._image_token_ids()
         keys = [image_content_key(imgs) for imgs in images]
         earliest = [prefix.last_image_token_end(row, image_tokens) for row in rows]
         plan = prefix.plan_prefixes(rows, keys, earliest=earliest, latest=latest)
-        if plan is None:
+        if plan is None or plan.n_groups == len(rows):
             return None
         reps = self._process([texts[r] for r in plan.reps], [images[r] for r in plan.reps], "right")
         for g, r in enumerate(plan.reps):  # the same text tokenizes the same way: a broken processor would show here

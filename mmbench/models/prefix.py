@@ -18,7 +18,7 @@ padding sits between a row's prefix and its suffix, masked out, and position ids
 real tokens only (``cumsum(mask) - 1``), so every real token keeps the position it has
 when its row is run alone.  That is the unshared computation up to float rounding: the same
 tokens at the same positions attend to the same tokens; only the shapes of the matrix
-products differ (``docs/benchmarks.md`` states the tolerance and how it is tested).
+products differ (``docs/prefix-reuse.md`` states the tolerance and how it is tested).
 
 >>> p = plan_prefixes([[1, 9, 9, 5, 6], [1, 9, 9, 5, 7, 8], [1, 9, 9, 4]], ["a", "a", "b"],
 ...                   earliest=[3, 3, 3], latest=[4, 5, 3])

@@ -39,6 +39,30 @@ def image_order(images: tuple[ImageRef, ...]) -> tuple:
                  for ref in images)
 
 
+def share_key(req: Any) -> tuple:
+    """What a sharing model computes once for a run of requests: their images (a text for a
+    text embedding request)."""
+    if isinstance(req, EmbedRequest) and not req.images:
+        return ("text", req.text)
+    return image_order(req.images)
+
+
+def group_end(requests: list[Any], start: int, size: int) -> int:
+    """The end of the batch from ``start``: ``start + size``, moved back to where one
+    :func:`share_key` run ends and the next begins, unless one run fills the whole batch.
+
+    >>> group_end([EmbedRequest(str(i), text=t) for i, t in enumerate("aabbbc")], 0, 4)
+    2
+    """
+    end = min(start + size, len(requests))
+    if end == len(requests):
+        return end
+    cut, after = end, share_key(requests[end])
+    while cut > start and share_key(requests[cut - 1]) == after:
+        cut -= 1
+    return cut if cut > start else end
+
+
 def overlapped_batches(model: Any, requests: list[Any], batch_size: int | str, timer: dict[str, Any]):
     """Yield ``(batch, outputs)`` in order.
 
@@ -46,7 +70,10 @@ def overlapped_batches(model: Any, requests: list[Any], batch_size: int | str, t
     the model runs the current one; ``timer`` collects the time spent waiting for data and
     in the model.  With ``batch_size="auto"`` the run starts large (64 on CUDA, 16 on CPU)
     and halves on out-of-memory, retrying the same samples, so none is lost;
-    ``timer["batch_size"]`` is the size it settled on.
+    ``timer["batch_size"]`` is the size it settled on.  For an adapter that computes what
+    requests about one image share once (``shares_prefixes``), a batch ends where one image's
+    requests end (:func:`group_end`), so none of them is split over two batches unless they
+    alone fill one.
 
     An adapter that schedules requests itself (``schedules_batches = True``: vLLM's continuous
     batching) gets the whole list as one batch, or ``model.max_batch`` requests at a time when
@@ -63,16 +90,21 @@ def overlapped_batches(model: Any, requests: list[Any], batch_size: int | str, t
     timer["batch_size"] = size
     if not requests:
         return
+    grouped = bool(getattr(model, "shares_prefixes", False))
+
+    def end_of(first: int) -> int:
+        return group_end(requests, first, size) if grouped else first + size
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmbench-prefetch") as pool:
-        start = 0
-        future = pool.submit(model.prepare, requests[0:size])
+        start, end = 0, end_of(0)
+        future = pool.submit(model.prepare, requests[0:end])
         while start < len(requests):
-            batch = requests[start:start + size]
+            batch = requests[start:end]
             t0 = time.perf_counter()
             prepared = future.result()
             timer["data_wait_s"] += time.perf_counter() - t0
-            nxt = start + size
-            future = pool.submit(model.prepare, requests[nxt:nxt + size]) if nxt < len(requests) else None
+            nxt, nxt_end = end, end_of(end)
+            future = pool.submit(model.prepare, requests[nxt:nxt_end]) if nxt < len(requests) else None
             t0 = time.perf_counter()
             try:
                 outputs = model.run(prepared)
@@ -91,9 +123,10 @@ def overlapped_batches(model: Any, requests: list[Any], batch_size: int | str, t
                     torch.cuda.empty_cache()
                 if future is not None:
                     future.result()  # let the prefetch finish; its batch boundaries are stale
-                future = pool.submit(model.prepare, requests[start:start + size])
+                end = end_of(start)
+                future = pool.submit(model.prepare, requests[start:end])
                 continue
             finally:
                 timer["forward_s"] += time.perf_counter() - t0
             yield batch, outputs
-            start = nxt
+            start, end = nxt, nxt_end
