@@ -119,6 +119,10 @@ MODELS.register("vllm", "mmbench.models.vllm_adapter:VLLMVisionLanguageModel",
 MODELS.register("socratic", "mmbench.models.socratic:SocraticPipeline",
                 description="Socratic pipeline: --model-arg describer=<model> (captioner or VLM) writes what it "
                             "sees, --model-arg reasoner=<model> (text LM) answers from it; docs/socratic.md")
+MODELS.register("easyvqa-socratic", "mmbench.models.socratic:SocraticPipeline",
+                description="reference Socratic pipeline: easyvqa-captioner describes, easyvqa-reasoner (tiny "
+                            "Llama trained on easy-VQA prompts) answers from the description; docs/socratic.md",
+                describer="easyvqa-captioner", reasoner=str(ASSETS_DIR / "models" / "easyvqa-reasoner"))
 
 MODELS.register("diffusers", "mmbench.models.diffusers_adapter:DiffusersPipeline",
                 description="diffusers text-to-image pipelines (DiffusionPipeline.from_pretrained: a folder with "
@@ -126,10 +130,10 @@ MODELS.register("diffusers", "mmbench.models.diffusers_adapter:DiffusersPipeline
 MODELS.register("easyvqa-t2i", "mmbench.models.diffusers_adapter:DiffusersPipeline",
                 description="reference text-to-image model (tiny pixel-space IFPipeline, 32x32) trained on "
                             "easy-VQA's train images",
-                path=str(ASSETS_DIR / "models" / "easyvqa-t2i"), steps=25, guidance_scale=3.0)
+                path=str(ASSETS_DIR / "models" / "easyvqa-t2i"), steps=25, guidance_scale=7.0)
 MODELS.register("easyvqa-t2i-random", "mmbench.models.diffusers_adapter:DiffusersPipeline",
                 description="baseline: easyvqa-t2i's architecture with random weights (init_seed 0)",
-                path=str(ASSETS_DIR / "models" / "easyvqa-t2i"), steps=25, guidance_scale=3.0, random_init=True)
+                path=str(ASSETS_DIR / "models" / "easyvqa-t2i"), steps=25, guidance_scale=7.0, random_init=True)
 MODELS.register("easyvqa-t2i-nearest", "mmbench.models.t2i_baselines:NearestTrainImage",
                 description="baseline: an easy-VQA train image whose canonical caption is the prompt",
                 path=str(ASSETS_DIR / "models" / "easyvqa-t2i-nearest.json"))

@@ -115,3 +115,35 @@ def test_socratic_batches_describe_each_image_once(captioner, lms):
     assert all(o.ok for o in outs) and seen == [2]
     assert pipe.intermediate(requests)["q0"] == pipe.intermediate(requests)["q2"]
     assert pipe.generate(requests[:2]) and seen == [2]  # described before: no describer call
+
+
+@pytest.mark.slow
+def test_easyvqa_socratic_end_to_end(tmp_path):
+    """The registered reference pipeline on a few samples of each easy-VQA task it is published on:
+    every answer is the shipped reasoner's own answer to the prompt built from the captioner's
+    description, and that description is the captioner's caption of the image."""
+    from mmbench.catalog import build_task
+    from mmbench.models.socratic import SocraticPipeline
+
+    tasks = ["easyvqa_vqa", "easyvqa_mc", "easyvqa_pope"]
+    res = evaluate(model="easyvqa-socratic", tasks=tasks, limit=12, batch_size=8, output=str(tmp_path / "run"),
+                   cache=False)
+    fp = res["model"]["fingerprint"]
+    assert fp["adapter"] == "socratic" and fp["describer"]["name"] == "easyvqa-captioner"
+    captioner, reasoner = load_model("easyvqa-captioner"), load_model(fp["reasoner"]["path"])
+    assert reasoner.fingerprint()["hash"] == fp["reasoner_hash"]
+    pipeline = SocraticPipeline.__new__(SocraticPipeline)
+    pipeline.template = fp["template"]
+    for name in tasks:
+        entry = res["tasks"][name]
+        assert entry["n_failed"] == 0, name
+        task = build_task(name)
+        samples = {s.id: s for s in task.load_samples(limit=12)}
+        preds = list(read_jsonl(tmp_path / "run" / entry["predictions"]))
+        requests = [task.build_request(samples[p["id"]], "easyvqa-socratic") for p in preds]
+        captions = captioner.generate([GenerateRequest(r.id, r.images, prompt="Describe the image in a few words.")
+                                       for r in requests])
+        assert [p["meta"]["intermediate"] for p in preds] == [c.text for c in captions]
+        answers = reasoner.generate([GenerateRequest(r.id, (), prompt=pipeline.reasoner_prompt(r, c.text),
+                                                     generation=r.generation) for r, c in zip(requests, captions)])
+        assert [p["raw_output"] for p in preds] == [a.text for a in answers], name
