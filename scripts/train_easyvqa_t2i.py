@@ -140,6 +140,20 @@ def build_pipeline(tokenizer, seed: int):
                       watermarker=None, requires_safety_checker=False)
 
 
+def portable_tokenizer_name(folder: Path) -> None:
+    """transformers 5 saves the tokenizer class as ``TokenizersBackend``, a name transformers 4.x
+    lacks; ``PreTrainedTokenizerFast`` is the same class in 5.x and exists in 4.x, so the
+    pipeline loads with both."""
+    for path, key in ((folder / "model_index.json", None), (folder / "tokenizer" / "tokenizer_config.json",
+                                                          "tokenizer_class")):
+        data = json.loads(path.read_text())
+        if key is None:
+            data["tokenizer"] = ["transformers", "PreTrainedTokenizerFast"]
+        else:
+            data[key] = "PreTrainedTokenizerFast"
+        path.write_text(json.dumps(data, indent=2, sort_keys=key is None) + "\n")
+
+
 def train(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
@@ -192,6 +206,7 @@ def train(args: argparse.Namespace) -> dict:
     pipe.register_modules(unet=ema[0].eval(), text_encoder=ema[1].eval())
     args.out.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(args.out, safe_serialization=True)
+    portable_tokenizer_name(args.out)
     return {"n_train_images": len(images), "vocab": len(tokenizer),
             "unet_parameters": sum(p.numel() for p in ema[0].parameters()),
             "text_parameters": sum(p.numel() for p in ema[1].parameters()),
