@@ -270,3 +270,16 @@ def test_leaderboard_ranks_the_family_by_its_primary_metric(pipe_dir, shard, tmp
                                                              ("animals", "circle", "rectangle", "triangle")]}
     assert task["groups"][0]["higher_is_better"]["CLIPScore/circle"] is True
     assert "text-to-image" in to_markdown(board)
+
+
+def test_shipped_reference_model_loads_without_remote_code_and_draws():
+    from mmbench.models.resolve import load_model
+    from mmbench.types import GenerateImageRequest
+
+    model = load_model("easyvqa-t2i", steps=2)
+    fp = model.fingerprint()
+    assert (fp["pipeline"], fp["height"], fp["width"], fp["guidance_scale"]) == ("IFPipeline", 32, 32, 7.0)
+    reqs = [GenerateImageRequest("a", "a red circle", seed=1), GenerateImageRequest("b", "a red circle", seed=1)]
+    outs = model.generate_image(reqs)
+    assert outs[0].image == outs[1].image  # same prompt and seed: the same image, in one batch
+    assert Image.open(__import__("io").BytesIO(outs[0].image)).size == (32, 32)
