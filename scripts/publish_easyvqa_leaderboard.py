@@ -21,6 +21,7 @@ RUNS = (
     ("easyvqa-vilt", ("easyvqa_vqa", "easyvqa_consistency", "easyvqa_mc", "easyvqa_pope")),
     ("easyvqa-question-only", ("easyvqa_vqa", "easyvqa_consistency", "easyvqa_mc", "easyvqa_pope")),
     ("easyvqa-majority", ("easyvqa_vqa", "easyvqa_consistency", "easyvqa_mc", "easyvqa_pope")),
+    ("easyvqa-socratic", ("easyvqa_vqa", "easyvqa_consistency", "easyvqa_mc", "easyvqa_pope")),
     ("easyvqa-always-yes", ("easyvqa_mc", "easyvqa_pope")),
     ("easyvqa-always-a", ("easyvqa_mc", "easyvqa_pope")),
     ("easyvqa-clip", ("easyvqa_retrieval", "easyvqa_zeroshot")),
