@@ -73,6 +73,7 @@ def test_end_to_end_images_fingerprint_cache_and_resume(pipe_dir, shard, tmp_pat
                                                        "aggregation": "mean"}
     lines = [json.loads(x) for x in (tmp_path / "a" / "predictions" / "local_parti.jsonl").read_text().splitlines()]
     assert [x["prediction"] for x in lines] == [f"images/local_parti/{i}.png" for i in range(5)]
+    assert [x["meta"]["prompt"] for x in lines] == [p for p, _ in PROMPTS]
     scores = [x["scores"]["CLIPScore"] for x in lines]
     assert task["metrics"]["CLIPScore"] == pytest.approx(np.mean(scores))
     assert task["metrics"]["CLIPScore/circle"] == pytest.approx((scores[0] + scores[3]) / 2)
@@ -80,6 +81,14 @@ def test_end_to_end_images_fingerprint_cache_and_resume(pipe_dir, shard, tmp_pat
     for i in range(5):
         img = Image.open(tmp_path / "a" / "images" / "local_parti" / f"{i}.png")
         assert img.size == (8, 8)
+    # re-scored from the predictions file alone (prediction + meta.prompt), the run's CLIPScore
+    from mmbench.scoring.consistency import score_consistency_files
+
+    pairs = tmp_path / "a" / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"id": x["id"], "image": x["prediction"], "prompt": x["meta"]["prompt"]}) + "\n"
+                             for x in lines))
+    rescored = score_consistency_files(pairs=pairs, scorer="easyvqa-clip", device="cpu")
+    assert rescored.corpus["CLIPScore"] == pytest.approx(task["metrics"]["CLIPScore"], abs=1e-9)
     # the same prompt twice, two sample ids: two seeds, two images
     assert not np.array_equal(_pixels(tmp_path / "a", "0"), _pixels(tmp_path / "a", "3"))
 
@@ -180,7 +189,7 @@ def test_bad_rows_are_sample_errors_and_bad_model_args_fail_early(pipe_dir, tmp_
     """))
     include_tasks(tmp_path / "bad.yaml")
     samples = build_task("bad_parti").load_samples()
-    assert samples[0].error is None and samples[0].meta == {"category": "x"}
+    assert samples[0].error is None and samples[0].meta == {"prompt": "a red circle", "category": "x"}
     assert "row" not in (samples[1].error or "") and "prompt must be a non-empty string" in samples[1].error
     assert "sample '1'" in samples[1].error and "field 'Prompt'" in samples[1].error
     assert "category must be a non-empty string" in samples[2].error and "field 'Category'" in samples[2].error

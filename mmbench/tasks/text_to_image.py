@@ -65,7 +65,7 @@ class TextToImageTask(Task):
             what = "missing" if prompt is None else f"{type(prompt).__name__} {prompt!r}"
             return Sample(id=sid, error=str(DataError(f"the prompt must be a non-empty string, got {what}",
                                                       sample_id=sid, field=self.column("prompt"))))
-        meta: dict[str, Any] = {}
+        meta: dict[str, Any] = {"prompt": prompt}  # in every predictions line: images re-score from the file
         if "category" in self.config.dataset.columns:
             category = self.value(row, "category")
             if not isinstance(category, str) or not category.strip():
