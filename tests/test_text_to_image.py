@@ -130,6 +130,9 @@ def test_images_do_not_depend_on_batch_size_and_follow_the_seed(pipe_dir, shard,
     assert one["tasks"]["local_parti"]["metrics"]["CLIPScore"] == pytest.approx(
         four["tasks"]["local_parti"]["metrics"]["CLIPScore"], abs=0.02)
     assert seeded["model"]["fingerprint"]["hash"] == one["model"]["fingerprint"]["hash"]
+    checked = _run(pipe_dir, shard, tmp_path, "inv", batch_size=4, cache=False, check_batch_invariance=True)
+    report = checked["tasks"]["local_parti"]["batch_invariance"]
+    assert report["n_checked"] == 5 and report["mismatches"] == 0 and 0 <= report["max_abs_pixel_diff"] <= 2
 
 
 def test_vqascore_scores_generated_images_with_a_score_capable_model(pipe_dir, shard, tmp_path):
@@ -292,3 +295,20 @@ def test_shipped_reference_model_loads_without_remote_code_and_draws():
     outs = model.generate_image(reqs)
     assert outs[0].image == outs[1].image  # same prompt and seed: the same image, in one batch
     assert Image.open(__import__("io").BytesIO(outs[0].image)).size == (32, 32)
+
+
+def test_batch_invariance_check_flags_images_that_differ():
+    from mmbench.models.base import ModelAdapter, png_bytes
+    from mmbench.runner.inference import check_batch_invariance
+    from mmbench.types import GenerateImageRequest
+
+    class BatchDependent(ModelAdapter):  # draws brighter images in bigger batches: what the check must catch
+        capabilities = frozenset({"generate_image"})
+
+        def _forward(self, requests, inputs):
+            return [Image.new("RGB", (4, 4), (10 * len(requests),) * 3) for _ in requests]
+
+    report = check_batch_invariance(BatchDependent("x", device="cpu"),
+                                    [GenerateImageRequest(str(i), "p", seed=i) for i in range(3)], 3)
+    assert report["mismatches"] == 3 and report["max_abs_pixel_diff"] == 20
+    assert png_bytes(Image.new("RGB", (2, 2))) == png_bytes(Image.new("RGB", (2, 2)))
