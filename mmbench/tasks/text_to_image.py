@@ -8,7 +8,8 @@ without one the data's prompt goes to the model as it is.
 
 Each sample asks for one image (:class:`~mmbench.types.GenerateImageRequest`, seeded by the runner
 from ``--seed`` and the sample id).  The images are written to ``images/<task>/<id>.png`` in the
-run folder, and the predictions file names that file per sample.
+run folder, and the predictions file names that file per sample (``prediction``) beside its prompt
+(``meta.prompt``), so the images can be re-scored from the file alone.
 
 Scoring: the task's metrics are the consistency metrics of captions, used the other way round:
 the prompt is the "caption", the generated image its image (``clipscore``: CLIPScore of the image
