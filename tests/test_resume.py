@@ -101,7 +101,7 @@ def test_in_memory_images_are_keyed_by_their_pixels():
 
 def test_cache_key_changes_with_library_versions(monkeypatch):
     """A cache shared by two transformers releases is never read across them."""
-    import transformers
+    from importlib import metadata
 
     from mmbench.catalog import build_task
     from mmbench.runner import cache_task_key
@@ -109,5 +109,7 @@ def test_cache_key_changes_with_library_versions(monkeypatch):
     task = build_task("easyvqa_vqa")
     task.load_samples(limit=1)
     before = cache_task_key(task, "p")
-    monkeypatch.setattr(transformers, "__version__", "4.57.6")
+    real = metadata.version
+    # the installed version is read from package metadata (transformers is not imported for it)
+    monkeypatch.setattr(metadata, "version", lambda name: "4.57.6" if name == "transformers" else real(name))
     assert cache_task_key(task, "p") != before
