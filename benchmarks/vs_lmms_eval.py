@@ -27,7 +27,7 @@ uol ..." for every question on an image), which makes the equal-outputs check we
 the 8 tokens differ between questions.  ``generation_config.json`` sets ``min_new_tokens = 8``, and both harnesses ask
 for 8 new tokens greedily, so every question generates exactly 8 tokens.  The chat template
 renders "USER: <image>\\n{prompt} ASSISTANT:" whether the user turn is a string (lmms-eval)
-or a list of parts (mmbench), so both tokenize the same prompt (about 216 tokens).
+or a list of parts (mmbench), so both tokenize the same prompt (about 227 tokens).
 
 The data: every question of the first ``--images`` easy-VQA test images (the ``easy-vqa``
 package's 64x64 PNGs and questions, about 10 per image), prompted with the built-in
@@ -216,7 +216,7 @@ def run_peer(work: Path, ckpt: Path, tag: str, rows: list[dict]) -> dict:
     outputs = {}
     for line in files[-1].read_text().splitlines():  # doc_id: the row's index in the task's data file
         row = json.loads(line)
-        resp = row["resps"]
+        resp = row.get("resps", row.get("filtered_resps"))  # lmms-eval drops "resps" when equal to the filtered one
         while isinstance(resp, list):
             resp = resp[0]
         outputs[str(rows[row["doc_id"]]["question_id"])] = resp.strip()
