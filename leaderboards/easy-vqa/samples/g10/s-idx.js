@@ -1,0 +1,1 @@
+mmbenchSamples("g10/s/idx", {"categories": {}});

@@ -1,0 +1,1 @@
+mmbenchSamples("g11/s/idx", {"categories": {}});

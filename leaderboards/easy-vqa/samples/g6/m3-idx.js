@@ -1,1 +1,0 @@
-mmbenchSamples("g6/m3/idx", {"asc": [], "failed": [], "right": [], "wrong": []});

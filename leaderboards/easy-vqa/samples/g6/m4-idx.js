@@ -1,1 +1,0 @@
-mmbenchSamples("g6/m4/idx", {"asc": [], "failed": [], "right": [], "wrong": []});

@@ -1,0 +1,1 @@
+mmbenchSamples("g8/m1/idx", {"asc": [], "failed": [], "right": [], "wrong": []});

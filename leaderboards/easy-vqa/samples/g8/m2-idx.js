@@ -1,0 +1,1 @@
+mmbenchSamples("g8/m2/idx", {"asc": [], "failed": [], "right": [], "wrong": []});

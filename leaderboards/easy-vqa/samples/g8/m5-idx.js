@@ -1,0 +1,1 @@
+mmbenchSamples("g8/m5/idx", {"asc": [], "failed": [], "right": [], "wrong": []});
