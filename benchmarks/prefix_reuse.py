@@ -71,11 +71,17 @@ def write_task(root: Path, n_images: int, new_tokens: int, name: str) -> int:
 
 def run(model: str, task: str, out: Path, *, batch_size: int | str, reuse: bool, include: list[str],
         limit: int | None = None) -> tuple[dict, dict[str, str]]:
-    """One ``evaluate``: (the task's result, id -> raw output)."""
+    """One ``evaluate``: (the task's result, id -> raw output).  A run folder that already holds
+    the task's results (an earlier, interrupted invocation with the same ``--workdir``) is read
+    back instead of run again."""
     from mmbench.runner import evaluate
 
-    res = evaluate(model=model, tasks=[task], include=include, output=str(out), batch_size=batch_size, cache=False,
-                   meteor=False, limit=limit, model_args={"prefix_reuse": reuse})
+    done = out / "results.json"
+    if done.is_file() and task in json.loads(done.read_text()).get("tasks", {}):
+        res = json.loads(done.read_text())
+    else:
+        res = evaluate(model=model, tasks=[task], include=include, output=str(out), batch_size=batch_size,
+                       cache=False, meteor=False, limit=limit, model_args={"prefix_reuse": reuse})
     lines = (out / res["tasks"][task]["predictions"]).read_text().splitlines()
     return res["tasks"][task], {row["id"]: row["raw_output"] for row in map(json.loads, lines)}
 
@@ -89,7 +95,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--captioner-images", type=int, default=888, help="easyvqa_caption_choice images (0: skip)")
     parser.add_argument("--quick", action="store_true", help="5 images, batch 1 on 2, captioner on 100 images")
-    parser.add_argument("--workdir", help="keep the checkpoint and run folders here (default: a temp dir)")
+    parser.add_argument("--workdir", help="keep the checkpoint and run folders here (default: a temp dir); "
+                                          "run again with the same folder, finished runs are read back")
     args = parser.parse_args()
     if args.quick:
         args.images, args.batch1_images, args.captioner_images, args.batch_sizes = 5, 2, 100, "16,32"

@@ -272,4 +272,12 @@ def test_batches_of_a_sharing_model_end_where_an_image_ends():
     timer = {"data_wait_s": 0.0, "forward_s": 0.0}
     sizes = [[r.id for r in batch] for batch, _ in overlapped_batches(Model(), requests, 4, timer)]
     assert sizes == [["0", "1", "2"], ["3", "4"], ["5", "6", "7", "8"], ["9", "10"]]
+    Model.auto_batch_cpu = 4  # what "auto" starts at on a CPU comes from the adapter
+    if not torch.cuda.is_available():
+        assert [len(b) for b, _ in overlapped_batches(Model(), requests, "auto", timer)] == [3, 2, 4, 2]
+
+
+def test_auto_batch_size_of_a_sharing_vlm(checkpoints):
+    on, off = _pair(checkpoints, "llava")
+    assert (on.auto_batch_cpu, off.auto_batch_cpu) == (32, 16)
 

@@ -183,6 +183,9 @@ class ModelAdapter:
     #: True when the adapter computes what requests about one image (or repeated inputs) share
     #: once, within a batch: the runner then batches such requests together
     shares_prefixes = False
+    #: where ``--batch-size auto`` starts on a CPU (it halves on out-of-memory): batching a CPU's
+    #: compute-bound work gains little beyond this
+    auto_batch_cpu = 16
 
     def __init__(self, name: str, *, device: str = "auto", dtype: str = "auto", **_: Any):
         self.name = name
