@@ -48,9 +48,11 @@ MODELS.register("test-small-memory", SmallMemoryModel, description="test", repla
 MODELS.register("test-batch-dependent", BatchDependentModel, description="test", replace=True)
 
 
-def test_auto_batch_size_backs_off_without_losing_samples(tmp_path):
+@pytest.mark.parametrize("background", [True, False], ids=["prefetch-thread", "inline"])
+def test_auto_batch_size_backs_off_without_losing_samples(tmp_path, monkeypatch, background):
     tasks = make_caption_task(tmp_path, metric="coco-caption", n=11)
     SmallMemoryModel.seen.clear()
+    monkeypatch.setattr(SmallMemoryModel, "prefetch_in_background", background, raising=False)
     res = evaluate(model="test-small-memory", tasks=["tiny_caption"], include=[str(tasks)], batch_size="auto",
                    output=str(tmp_path / "run"), meteor=False)
     task = res["tasks"]["tiny_caption"]
@@ -60,6 +62,52 @@ def test_auto_batch_size_backs_off_without_losing_samples(tmp_path):
     assert [p["prediction"] for p in preds] == [f"caption img{i}" for i in range(11)]
     assert set(task["timing"]) >= {"model_s", "data_wait_s", "inference_s", "samples_per_s"}
     assert task["memory"]["peak_rss_mb"] > 0
+
+
+def test_batches_are_prepared_in_the_background_only_where_that_hides_work(monkeypatch):
+    """A CPU model whose torch threads use every core prepares each batch inline, in the runner's
+    thread (a prefetch thread would take a core from torch mid-operator); a GPU or served model, or
+    torch given fewer threads than the cores, prepares the next batch in a background thread.  The
+    batches and outputs are the same either way."""
+    import os
+    import threading
+
+    import torch
+
+    from mmbench.runner.batching import overlapped_batches, prefetch_in_background
+    from mmbench.types import GenerateRequest
+
+    class Model(ModelAdapter):
+        def __init__(self, device):
+            super().__init__("m", device="cpu")
+            self.device, self.threads = device, set()
+
+        def prepare(self, requests):
+            self.threads.add(threading.current_thread().name)
+            return super().prepare(requests)
+
+        def _generate_batch(self, requests, images):
+            return [r.id for r in requests]
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    monkeypatch.setattr(torch, "get_num_threads", lambda: cores)
+    assert not prefetch_in_background(Model("cpu"))
+    assert prefetch_in_background(Model("cuda:0")) and prefetch_in_background(Model("remote"))
+    monkeypatch.setattr(torch, "get_num_threads", lambda: cores - 1)
+    assert prefetch_in_background(Model("cpu")) == (cores > 1)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: cores)
+    requests = [GenerateRequest(id=str(i), images=(), prompt="p") for i in range(7)]
+    runs = {}
+    for device in ("cpu", "cuda:0"):
+        model = Model(device)
+        timer = {"data_wait_s": 0.0, "forward_s": 0.0}
+        runs[device] = [([r.id for r in batch], [o.text for o in outs])
+                        for batch, outs in overlapped_batches(model, requests, 3, timer)]
+        inline = model.threads == {threading.current_thread().name}
+        assert inline == (device == "cpu"), model.threads
+    assert runs["cpu"] == runs["cuda:0"] == [(["0", "1", "2"],) * 2, (["3", "4", "5"],) * 2, (["6"],) * 2]
+    Model.prefetch_in_background = True  # an adapter's own choice wins
+    assert prefetch_in_background(Model("cpu"))
 
 
 def test_fixed_batch_size_out_of_memory_is_a_clear_error(tmp_path):

@@ -79,6 +79,9 @@ def overlapped_batches(model: Any, requests: list[Any], batch_size: int | str, t
     An adapter that schedules requests itself (``schedules_batches = True``: vLLM's continuous
     batching) gets the whole list as one batch, or ``model.max_batch`` requests at a time when
     it sets one; ``batch_size`` is not used for it.
+
+    The next batch is prepared in the background only where that hides work
+    (:func:`prefetch_in_background`); otherwise each batch is prepared just before it runs.
     """
     import torch
 
@@ -96,7 +99,8 @@ def overlapped_batches(model: Any, requests: list[Any], batch_size: int | str, t
     def end_of(first: int) -> int:
         return group_end(requests, first, size) if grouped else first + size
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmbench-prefetch") as pool:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmbench-prefetch") if prefetch_in_background(
+            model) else _Inline() as pool:
         start, end = 0, end_of(0)
         future = pool.submit(model.prepare, requests[0:end])
         while start < len(requests):
@@ -122,7 +126,7 @@ def overlapped_batches(model: Any, requests: list[Any], batch_size: int | str, t
                 timer["batch_size"] = size
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
-                if future is not None:
+                if future is not None and not isinstance(future, _Deferred):
                     future.result()  # let the prefetch finish; its batch boundaries are stale
                 end = end_of(start)
                 future = pool.submit(model.prepare, requests[start:end])
@@ -131,3 +135,52 @@ def overlapped_batches(model: Any, requests: list[Any], batch_size: int | str, t
                 timer["forward_s"] += time.perf_counter() - t0
             yield batch, outputs
             start, end = nxt, nxt_end
+
+
+def prefetch_in_background(model: Any) -> bool:
+    """Whether preparing the next batch in a background thread hides its time.
+
+    Not when the model computes on a CPU whose every core torch's intra-op threads already
+    use: the thread then takes a core from them mid-operator (their threads wait for each
+    other at every operator), which cost about 12% at batch size 1 on 2 cores
+    (benchmarks/README.md, harness_overhead.py), more than the preparation itself.  An adapter
+    may decide by setting ``prefetch_in_background`` (True or False); a model on a GPU or
+    served elsewhere (``device`` not ``cpu``), or torch left with fewer threads than the
+    process's cores (``--threads``), prefetches in the background."""
+    own = getattr(model, "prefetch_in_background", None)
+    if own is not None:
+        return bool(own)
+    if not str(getattr(model, "device", "cpu")).startswith("cpu"):
+        return True
+    import os
+
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return torch.get_num_threads() < cores
+
+
+class _Deferred:
+    """A call with a ``Future``'s ``result()``, made in this thread when the result is first asked for
+    (so preparing a batch inline counts as waiting for data, as it is)."""
+
+    def __init__(self, fn: Any, args: tuple) -> None:
+        self.fn, self.args, self.done, self.value = fn, args, False, None
+
+    def result(self) -> Any:
+        if not self.done:
+            self.value, self.done = self.fn(*self.args), True
+        return self.value
+
+
+class _Inline:
+    """``ThreadPoolExecutor``'s ``submit`` for :func:`overlapped_batches`, without a thread."""
+
+    def __enter__(self) -> "_Inline":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def submit(self, fn: Any, *args: Any) -> _Deferred:
+        return _Deferred(fn, args)
