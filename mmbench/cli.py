@@ -642,7 +642,15 @@ def main_callback(ctx: typer.Context,
 
 
 def main() -> None:
-    app()
+    """The ``mmbench`` console command: run it, then end the process without interpreter teardown
+    (:mod:`mmbench.process_exit`: 1.3-1.9 s saved per command)."""
+    from mmbench.process_exit import exit_now
+
+    try:
+        app()
+    except SystemExit as exc:  # typer ends every command this way
+        exit_now(exc.code)
+    exit_now(0)
 
 
 if __name__ == "__main__":
