@@ -26,7 +26,8 @@ length and that mmbench's predictions equal the bare loop's decoded outputs.
 * mmbench: ``evaluate(batch_size=8, cache=False, meteor=False)`` on a local caption task
   over the same PNGs.  Reported: (a) the whole ``evaluate`` call minus its model load
   (``timing.model_load_s``; the bare loop excludes loading too) / bare loop, and
-  (b) the task's ``timing.inference_s`` / bare loop.  Target: (a) <= 1.10.
+  (b) the task's ``timing.inference_s`` / bare loop.  Target: (a) <= 1.10; at ``--batch-size 1``
+  (a) <= 1.03 (issue #17: batch 1 within 3% of a bare loop).
 """
 
 from __future__ import annotations
@@ -268,9 +269,10 @@ def main() -> None:
     b = [run["timing"]["inference_s"] / min(bare_times[i], bare_times[i + 1]) for i, run in enumerate(mm)]
     best_a = min(run["wall"] for run in mm) / min(bare_times)
     best_b = min(run["timing"]["inference_s"] for run in mm) / min(bare_times)
+    target = 1.03 if args.batch_size == 1 else 1.10
     print("(a) mmbench evaluate without model load / bare loop: " + " ".join(f"{x:.3f}" for x in a)
-          + f" (each vs the faster neighbouring bare run); best/best {best_a:.3f};  target <= 1.10: "
-          f"{'met' if best_a <= 1.10 else 'MISSED'}")
+          + f" (each vs the faster neighbouring bare run); best/best {best_a:.3f};  target <= {target:.2f}: "
+          f"{'met' if best_a <= target else 'MISSED'}")
     print("(b) mmbench inference_s / bare loop:                 " + " ".join(f"{x:.3f}" for x in b)
           + f" (each vs the faster neighbouring bare run); best/best {best_b:.3f}")
     print(f"python {platform.python_version()} torch {torch.__version__} transformers {transformers.__version__} "
