@@ -25,9 +25,10 @@ from mmbench.types import EmbedRequest
 class EmbeddingAdapter(ModelAdapter):
     capabilities = frozenset({"embed"})
     prefix_reuse = True  # encode equal inputs of a batch once
-    #: ``--batch-size auto`` on a CPU: a batch of requests mixes images and texts (a retrieval
-    #: sample is 1 image + its captions), so 64 requests give each tower about 32 inputs;
-    #: measured on open_clip ViT-B/32 (benchmarks/vs_clip_benchmark.py): faster than 16
+    #: ``--batch-size auto`` on a CPU: an image tower's matrices grow with the batch (ViT-B/32:
+    #: 50 tokens an image), so 64 inputs use the cores better than 16; open_clip ViT-B/32 on 772
+    #: images + 772 captions, interleaved on 2 cores: model loop 41.5-43.1 s at 64 vs 46.7-48.6 s at 16
+    #: (benchmarks/README.md, vs_clip_benchmark.py)
     auto_batch_cpu = 64
 
     @property
