@@ -69,12 +69,20 @@ SIZES = {
     "realistic": (dict(hidden_size=768, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=12),
                   dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
                        projection_dim=512), -2),
+    # gpu_check.py's 1.4B model: TinyLlama's shape (1.1B with grouped KV heads) + CLIP ViT-L/14 at 336 px
+    # (576 image tokens), as LLaVA-1.5 pairs them
+    "gpu": (dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
+                 num_key_value_heads=4),
+            dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                 projection_dim=768, patch_size=14), -2),
 }
 
 
-def build_llava(path: Path, *, image_size: int, max_new_tokens: int, vocab_size: int, size: str = "small") -> int:
+def build_llava(path: Path, *, image_size: int, max_new_tokens: int, vocab_size: int, size: str = "small",
+                dtype: str = "float32", device: str = "cpu") -> int:
     """Save the random-weight LLaVA (seed 0) of ``size`` (:data:`SIZES`) and its processor to
-    ``path``; return its parameter count."""
+    ``path``, its weights in ``dtype`` (built on ``device``: a GPU initialises a large model
+    much faster); return its parameter count."""
     import torch
     import transformers
     from transformers import LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
@@ -82,18 +90,20 @@ def build_llava(path: Path, *, image_size: int, max_new_tokens: int, vocab_size:
     tokenizer = padded_bpe_tokenizer(vocab_size, ("<image>",), bos_token="<s>", eos_token="</s>",
                                      pad_token="<pad>", unk_token="<unk>")
     text_kw, vision_kw, feature_layer = SIZES[size]
-    text = LlamaConfig(vocab_size=len(tokenizer), **text_kw, num_key_value_heads=text_kw["num_attention_heads"],
+    text_kw = {"num_key_value_heads": text_kw["num_attention_heads"], **text_kw}
+    vision_kw = {"patch_size": 16, **vision_kw}
+    text = LlamaConfig(vocab_size=len(tokenizer), **text_kw,
                        max_position_embeddings=2048, bos_token_id=tokenizer.bos_token_id,
                        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                        tie_word_embeddings=False)
-    vision = dict(model_type="clip_vision_model", **vision_kw, image_size=image_size, patch_size=16)
+    vision = dict(model_type="clip_vision_model", **vision_kw, image_size=image_size)
     config = LlavaConfig(vision_config=vision, text_config=text,
                          image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
                          vision_feature_select_strategy="default", vision_feature_layer=feature_layer,
                          pad_token_id=tokenizer.pad_token_id)
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), torch.device(device):
         torch.manual_seed(0)
-        model = LlavaForConditionalGeneration(config).eval()
+        model = LlavaForConditionalGeneration(config).eval().to(getattr(torch, dtype))
     gen = model.generation_config
     gen.bos_token_id, gen.eos_token_id = tokenizer.bos_token_id, tokenizer.eos_token_id
     gen.pad_token_id = tokenizer.pad_token_id
@@ -102,7 +112,7 @@ def build_llava(path: Path, *, image_size: int, max_new_tokens: int, vocab_size:
     image_processor = image_cls(size={"shortest_edge": image_size}, crop_size={"height": image_size,
                                                                                "width": image_size})
     # "default" drops the CLS feature, so the processor counts patches + 1 - 1 image tokens
-    processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=16,
+    processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=vision_kw["patch_size"],
                                vision_feature_select_strategy="default", num_additional_image_tokens=1,
                                chat_template=LLAVA_CHAT_TEMPLATE)
     path.mkdir(parents=True, exist_ok=True)

@@ -61,3 +61,25 @@ def test_lmms_eval_task_asks_what_mmbench_asks(tmp_path):
     render = [template.render(messages=m, bos_token="<s>", eos_token="</s>", add_generation_prompt=True)
               for m in (as_string, as_parts)]
     assert render[0] == render[1] == f"<s>USER: <image>\n{text} ASSISTANT:"
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_run_on_the_cpu(tmp_path):
+    """benchmarks/gpu_check.py, prepared for a lent GPU, runs every step here with a tiny model:
+    the bare loop and mmbench agree on every output, and the steps that need CUDA, bitsandbytes
+    or vLLM say they were skipped (never a made-up figure)."""
+    import json
+    import subprocess
+
+    out = tmp_path / "gpu.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--tiny", "--device", "cpu",
+                           "--dtype", "float32", "--images", "3", "--questions", "2", "--out", str(out),
+                           "--workdir", str(tmp_path / "work")], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert figures["bare"]["best_batch"] in (4, 8)
+    for label in ("reuse off", "reuse on"):
+        run = figures["mmbench"][f"b{figures['bare']['best_batch']} {label}"]
+        assert run["equal_to_bare"] == "6/6" and run["failed"] == 0 and run["samples_per_s"] > 0
+    assert figures["mmbench"]["auto reuse on"]["equal_to_bare"] == "6/6"
+    assert all(figures[step].get("skipped") for step in ("backoff", "bnb-int8", "bnb-nf4"))
