@@ -1,8 +1,10 @@
 """Batches: order requests so batches hold similar lengths, and overlap each batch's CPU
-work (image decoding, processor) with the model's work on the previous one."""
+work (image decoding, processor) with the model's work on the previous one where that hides
+it (a GPU or served model; not a CPU that torch already fills)."""
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -142,8 +144,9 @@ def prefetch_in_background(model: Any) -> bool:
 
     Not when the model computes on a CPU whose every core torch's intra-op threads already
     use: the thread then takes a core from them mid-operator (their threads wait for each
-    other at every operator), which cost about 12% at batch size 1 on 2 cores
-    (benchmarks/README.md, harness_overhead.py), more than the preparation itself.  An adapter
+    other at every operator).  Measured on 2 cores (benchmarks/README.md): 3-4% more model time
+    at batch size 1 (a 239M captioner) and 10% fewer questions/s at batch size 32 (a 221M LLaVA)
+    than preparing inline, which costs only the preparation itself.  An adapter
     may decide by setting ``prefetch_in_background`` (True or False); a model on a GPU or
     served elsewhere (``device`` not ``cpu``), or torch left with fewer threads than the
     process's cores (``--threads``), prefetches in the background."""
@@ -152,8 +155,6 @@ def prefetch_in_background(model: Any) -> bool:
         return bool(own)
     if not str(getattr(model, "device", "cpu")).startswith("cpu"):
         return True
-    import os
-
     import torch
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
