@@ -234,13 +234,10 @@ def main() -> None:
         runs[label] = {"samples_per_s": rate, "vs_bare": rate / bare_rates[best], "batch_size": entry["batch_size"],
                        "equal_to_bare": _equal(bare_texts, texts), "failed": entry["n_failed"],
                        "peak_gb": torch.cuda.max_memory_allocated() / 2**30 if cuda else None}
-        runs[label]["texts"] = texts
+        hf_texts = texts  # the last run's (auto batch, reuse on): what later steps compare with
         _free(torch)
         print(f"  mmbench {label}: {rate:.1f} samples/s ({rate / bare_rates[best]:.2f}x the bare loop), batch "
               f"{entry['batch_size']}, outputs equal to bare {runs[label]['equal_to_bare']}", flush=True)
-    hf_texts = runs["auto reuse on"].pop("texts")
-    for r in runs.values():
-        r.pop("texts", None)
     record("mmbench", "; ".join(f"{k} {v['vs_bare']:.2f}x" for k, v in runs.items()), **runs)
 
     if "backoff" not in skip and cuda:
