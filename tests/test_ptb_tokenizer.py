@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -109,11 +110,17 @@ def test_shortcut_agrees_with_scanner():
     for _ in range(3000):
         k = rng.randint(1, 6)
         lines.append(rng.choice(["", " "]) + "".join(
-            rng.choice(chunks) + (rng.choice([" ", ", ", " , ", "  "]) if i < k - 1 else "") for i in range(k))
+            rng.choice(chunks) + (rng.choice([" ", ", ", " , ", "  ", ". ", ".  ", " . "]) if i < k - 1 else "")
+            for i in range(k))
             + rng.choice(["", ".", " .", ". ", ",", " "]))
+    plain = "a bowl Plate the sky dog's 2 3x3 co-op don't".split()  # periods inside the line ("a bowl. a plate")
+    for _ in range(1000):
+        lines.append(" ".join(rng.choice(plain) + rng.choice(["", "", ".", ",", ". "]) for _ in range(rng.randint(2, 6))))
     fast = ptb._lex(ptb._document(lines))
     slow = [ptb._finish(toks) for toks in ptb._lex(ptb._document(lines), raw=True)]
-    assert sum(ptb._simple_line(x) is not None for x in lines) > 1000  # the shortcut is exercised
+    shortcut = [x for x in lines if ptb._simple_line(x) is not None]
+    assert len(shortcut) > 1000  # the shortcut is exercised, with periods inside the line too
+    assert sum(bool(re.search(r"[A-Za-z]\. +[A-Za-z0-9]", x)) for x in shortcut) > 200
     assert fast == slow
 
 
@@ -176,3 +183,19 @@ def test_stored_atoms_equal_a_fresh_derivation():
     assert stored["tables_sha256"] == fresh["tables_sha256"]
     assert stored["atoms"] == fresh["atoms"]
     assert ptb._atoms() == fresh["atoms"]
+
+
+def test_caseless_literals_match_jflex_caseless_exactly():
+    """_ci writes JFlex's %caseless literals as Python (?i:...): on ASCII letters both match the
+    letter, its other case and _CASELESS_EXTRA (measured on the jar), and nothing else in the BMP."""
+    import string
+
+    bmp = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, 0x10000)))
+    for c in string.ascii_lowercase:
+        expected = {c, c.upper(), *ptb._CASELESS_EXTRA.get(c, "")}
+        assert set(re.findall(ptb._ci(c), bmp)) == expected, c
+    assert re.fullmatch(ptb._ci("a.k.a"), "A.\u212a.a") and not re.fullmatch(ptb._ci("a.k.a"), "aXkXa")
+    with pytest.raises(ValueError, match="ASCII"):
+        ptb._ci("\u00e9t\u00e9")
+    # the first-character shortcut sees through (?i:...): a rule is tried on either case
+    assert ptb._starter(ptb._Rule(ptb._ci("bldg"), ptb._TEXT)).fullmatch("B")
