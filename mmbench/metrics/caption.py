@@ -156,7 +156,7 @@ class _Ngrams:
     """
 
     def __init__(self, texts: Sequence[str], n: int = 4) -> None:
-        words = [t.split() for t in texts]
+        words = list(map(str.split, texts))
         flat = list(chain.from_iterable(words))
         vocab = {w: i for i, w in enumerate(dict.fromkeys(flat))}
         ids = np.fromiter(map(vocab.__getitem__, flat), dtype=np.int64, count=len(flat))
@@ -219,9 +219,13 @@ class _Layout:
         hyp_key = t.cap[self.hyp] * t.n_grams + t.gid[self.hyp]  # unique: one prediction per image
         order = np.argsort(hyp_key)
         hyp_sorted = hyp_key[order]
-        at = np.minimum(np.searchsorted(hyp_sorted, self.ref_key), max(len(hyp_sorted) - 1, 0))
-        found = hyp_sorted[at] == self.ref_key if len(hyp_sorted) else np.zeros(len(self.ref), bool)
-        self.match_ref = self.ref[found]  # reference entries whose n-gram the prediction also has
+        in_hyp = np.zeros(t.n_grams, dtype=bool)  # n-grams some prediction has: look up only those
+        in_hyp[t.gid[self.hyp]] = True
+        cand = np.nonzero(in_hyp[t.gid[self.ref]])[0]
+        keys = self.ref_key[cand]
+        at = np.minimum(np.searchsorted(hyp_sorted, keys), max(len(hyp_sorted) - 1, 0))
+        found = hyp_sorted[at] == keys if len(hyp_sorted) else np.zeros(len(cand), bool)
+        self.match_ref = self.ref[cand[found]]  # reference entries whose n-gram the prediction also has
         self.match_hyp = self.hyp[order[at[found]]] if len(hyp_sorted) else self.hyp[:0]
 
 
