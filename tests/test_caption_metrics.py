@@ -189,3 +189,17 @@ def test_line_breaks_in_captions_do_not_shift_scores():
                            meteor=False)
     values = score_captions(preds, refs, meteor=False)
     assert values.corpus == clean.corpus and values.per_sample == clean.per_sample
+
+
+@pytest.mark.parametrize("texts", [
+    ["a dog", "", "a  dog\xa0runs ", "cat", " "],
+    ["one"],
+    ["x \x00 y", "x y", "\x00"],  # the separator inside a caption: the per-text path
+])
+def test_word_ids_equal_a_split_per_text(texts):
+    ids, lens, n_words = caption._word_ids(texts)
+    words = [t.split() for t in texts]
+    vocab = list(dict.fromkeys(w for ws in words for w in ws))
+    assert lens.tolist() == [len(ws) for ws in words]
+    assert [vocab[i] for i in ids] == [w for ws in words for w in ws]
+    assert n_words == len(vocab) and (len(ids) == 0 or ids.min() >= 0)
