@@ -12,8 +12,9 @@ from typing import IO, Any, Iterable, Iterator
 from mmbench.errors import DataError
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see either the old or the new file, never half.
+def atomic_write_text(path: str | os.PathLike, text: str | Iterable[str]) -> None:
+    """Write ``text`` (a str, or pieces written one after another) to ``path`` so that readers see
+    either the old or the new file, never half.
 
     The file gets the mode ``open(path, "w")`` would give it: an existing file keeps its
     permission bits, a new one gets ``0o666`` less the umask.  (``tempfile.mkstemp`` makes
@@ -31,7 +32,10 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             if keep_mode is not None and hasattr(os, "fchmod"):
                 os.fchmod(fh.fileno(), keep_mode)
-            fh.write(text)
+            if isinstance(text, str):
+                fh.write(text)
+            else:
+                fh.writelines(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -65,7 +69,8 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def atomic_write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in rows))
+    """Rows as JSON lines, atomically; lines are written as ``rows`` yields them (never all held at once)."""
+    atomic_write_text(path, (json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in rows))
 
 
 #: Longest JSONL line read, in characters (newline included).  A predictions line is an id, a

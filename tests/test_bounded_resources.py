@@ -361,3 +361,30 @@ def test_leaderboard_files_get_the_umask(tmp_path):
     assert modes and set(modes.values()) == {0o644}, modes
     dirs = {p.stat().st_mode & 0o777 for p in (tmp_path / "lb").rglob("*") if p.is_dir()}
     assert dirs <= {0o755}, dirs
+
+
+def test_jsonl_rows_are_streamed_and_a_failure_keeps_the_old_file(tmp_path):
+    """atomic_write_jsonl writes rows as they come (a predictions file of 200k samples is never one
+    string in memory); a row that cannot be written leaves the previous file and no temporary file."""
+    import json
+
+    from mmbench.io import atomic_write_jsonl
+
+    target = tmp_path / "p.jsonl"
+    atomic_write_jsonl(target, [{"id": "old"}])
+    made = []
+
+    def rows():
+        for i in range(3):
+            made.append(i)
+            yield {"id": str(i)}
+    atomic_write_jsonl(target, rows())
+    assert [json.loads(x)["id"] for x in target.read_text().splitlines()] == ["0", "1", "2"] and made == [0, 1, 2]
+
+    def bad_rows():
+        yield {"id": "0"}
+        yield {"id": "1", "score": float("nan")}  # allow_nan=False: a ValueError mid-file
+    with pytest.raises(ValueError):
+        atomic_write_jsonl(target, bad_rows())
+    assert [json.loads(x)["id"] for x in target.read_text().splitlines()] == ["0", "1", "2"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
