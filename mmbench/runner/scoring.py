@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from mmbench.images import DEFAULT_MAX_PIXELS
 from mmbench.io import atomic_write_jsonl
@@ -40,21 +40,22 @@ def score_and_write(task: Task, plan: Plan, inf: Inference, model: Any, cfg: Eva
     # a pipeline's intermediate text per request (a Socratic describer's description), kept in meta
     between = (model.intermediate([r for rs in by_sample.values() for r in rs])
                if write and hasattr(model, "intermediate") else {})
-    records = []
-    for s, pred, scores in zip(samples, predictions, values.per_sample or [{}] * len(samples)):
-        first = (by_sample.get(s.id) or [None])[0]
-        prompt = getattr(first, "prompt", None)
-        text = raw.get(s.id)
-        records.append(SampleRecord(
-            id=s.id, prompt_hash=text_hash(prompt), raw_output=text if isinstance(text, str) else None,
-            prediction=task.record_prediction(pred), references=s.references, scores=scores,
-            error=errors.get(s.id), meta=dict(s.meta, **({"intermediate": between[first.id]}
-                                                         if first is not None and first.id in between else {}))))
+
+    def records() -> Iterator[SampleRecord]:  # made as they are written: no list of every record at once
+        for s, pred, scores in zip(samples, predictions, values.per_sample or [{}] * len(samples)):
+            first = (by_sample.get(s.id) or [None])[0]
+            prompt = getattr(first, "prompt", None)
+            text = raw.get(s.id)
+            yield SampleRecord(
+                id=s.id, prompt_hash=text_hash(prompt), raw_output=text if isinstance(text, str) else None,
+                prediction=task.record_prediction(pred), references=s.references, scores=scores,
+                error=errors.get(s.id), meta=dict(s.meta, **({"intermediate": between[first.id]}
+                                                             if first is not None and first.id in between else {})))
     pred_rel = f"predictions/{task.name}.jsonl"
     failures_rel = f"failures/{task.name}.jsonl" if errors else None
     artifacts: list[str] = []
     if write:
-        atomic_write_jsonl(out_dir / pred_rel, (record_to_json(r) for r in records))
+        atomic_write_jsonl(out_dir / pred_rel, (record_to_json(r) for r in records()))
         artifacts = task.write_artifacts(out_dir, samples, predictions)
         if failures_rel is not None:  # every failure, with its traceback where code raised it
             atomic_write_jsonl(out_dir / failures_rel, ({"id": sid, "error": error,
