@@ -137,9 +137,21 @@ class Task:
         if value is None:
             raise DataError("missing image", sample_id=sid, field=self.column("image"))
         try:
-            return to_image_ref(value, row.get("__base_dir__"))
+            return self.image_ref(value, row.get("__base_dir__"))
         except ValueError as exc:
             raise DataError(str(exc), sample_id=sid, field=self.column("image")) from None
+
+    def image_ref(self, value: Any, base_dir: str | None) -> ImageRef:
+        """:func:`~mmbench.tasks.data.to_image_ref`, sharing one ImageRef among the rows that name the
+        same file during :meth:`load_samples` (VQA asks ~5-10 questions per image: one path string
+        and one ImageRef per image instead of per question)."""
+        pool = getattr(self, "_image_pool", None)
+        if pool is None or not isinstance(value, str):
+            return to_image_ref(value, base_dir)
+        ref = pool.get((value, base_dir))
+        if ref is None:
+            ref = pool[(value, base_dir)] = to_image_ref(value, base_dir)
+        return ref
 
     def check_columns(self, row: Mapping[str, Any]) -> None:
         """Every column the task file maps must be in the data (``row`` is its first row: all rows of a
@@ -172,13 +184,17 @@ class Task:
             rows = rows[:limit]
         samples = []
         seen: dict[str, int] = {}
-        for index, row in enumerate(rows):
-            for sample in self.row_to_samples(index, row):
-                if sample.id in seen:
-                    raise DataError(f"duplicate sample id (rows {seen[sample.id]} and {index})",
-                                    source=f"task {self.name}", sample_id=sample.id, field=self.column("id"))
-                seen[sample.id] = index
-                samples.append(sample)
+        self._image_pool: dict[tuple[str, str | None], ImageRef] | None = {}
+        try:
+            for index, row in enumerate(rows):
+                for sample in self.row_to_samples(index, row):
+                    if sample.id in seen:
+                        raise DataError(f"duplicate sample id (rows {seen[sample.id]} and {index})",
+                                        source=f"task {self.name}", sample_id=sample.id, field=self.column("id"))
+                    seen[sample.id] = index
+                    samples.append(sample)
+        finally:
+            self._image_pool = None  # the samples hold what they share; the pool goes
         return samples
 
     def sample_id(self, index: int, row: Mapping[str, Any]) -> str:

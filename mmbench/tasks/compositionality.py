@@ -32,7 +32,6 @@ import numpy as np
 from mmbench.errors import DataError, MMBenchError
 from mmbench.io import atomic_write_jsonl
 from mmbench.tasks.base import Task
-from mmbench.tasks.data import to_image_ref
 from mmbench.types import EmbedRequest, Sample
 
 METRICS = ("winoground", "caption-choice")
@@ -89,7 +88,7 @@ class CompositionalityTask(Task):
         if value is None:
             raise DataError("missing image", sample_id=sid, field=column)
         try:
-            return to_image_ref(value, row.get("__base_dir__"))
+            return self.image_ref(value, row.get("__base_dir__"))
         except ValueError as exc:
             raise DataError(str(exc), sample_id=sid, field=column) from None
 

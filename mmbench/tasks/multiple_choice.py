@@ -112,13 +112,11 @@ class MultipleChoiceTask(VQATask):
             values = [values]
         base = row.get("__base_dir__")
         refs = []
-        from mmbench.tasks.data import to_image_ref
-
         for value in values:
             if _empty(value) or (isinstance(value, dict) and not value.get("bytes") and not value.get("path")):
                 continue
             try:
-                refs.append(to_image_ref(value, base))
+                refs.append(self.image_ref(value, base))
             except ValueError as exc:
                 raise DataError(str(exc), sample_id=sid, field=spec) from None
         if not refs:

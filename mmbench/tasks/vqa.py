@@ -16,6 +16,7 @@ model answer is counted as ``unanswered``.  Nothing is ever replaced by a guess.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
@@ -39,7 +40,7 @@ def _as_answers(value: Any) -> list[str]:
                 raise ValueError(f"answer {i} is {type(item).__name__}, not a string")
             if not item.strip():
                 raise ValueError(f"answer {i} is an empty string")
-            out.append(item)
+            out.append(sys.intern(item))  # ten answers a question from a small vocabulary: one copy each
         return out
     raise ValueError(f"expected a list of answers, got {type(value).__name__}")
 

@@ -142,10 +142,8 @@ class ZeroShotTask(Task):
             present = next((c for c in self._image_columns() if row.get(c) is not None), None)
             if present is None:
                 raise DataError("missing image", sample_id=sid, field=self.column("image"))
-            from mmbench.tasks.data import to_image_ref
-
             try:
-                image = to_image_ref(row[present], row.get("__base_dir__"))
+                image = self.image_ref(row[present], row.get("__base_dir__"))
             except ValueError as exc:
                 raise DataError(str(exc), sample_id=sid, field=present) from None
             label = self._label(self.value(row, "label"), sid)
