@@ -153,3 +153,26 @@ def test_cli_exits_non_zero_with_one_line(tmp_path):
     assert "Traceback" not in result.output
     assert "data.jsonl:2: invalid JSON (Expecting property name enclosed in double quotes at column 2)" in \
         " ".join(result.output.split())
+
+
+def test_dataset_rows_convert_in_chunks_and_equal_to_list(monkeypatch):
+    """Task data is read as rows a chunk at a time (a 200k-row task never holds every row as a
+    dict at once); every way of reading it gives what ``to_list()`` gives, plus ``__base_dir__``."""
+    import datasets
+
+    from mmbench.tasks.data import DatasetRows
+
+    monkeypatch.setattr(DatasetRows, "CHUNK", 4)
+    ds = datasets.Dataset.from_dict({"id": [str(i) for i in range(10)], "answers": [[f"a{i}", "b"] for i in range(10)]})
+    expected = [dict(r, __base_dir__="/d") for r in ds.to_list()]
+    rows = DatasetRows(ds, base_dir="/d")
+    converted = []
+    real_rows = DatasetRows._rows
+    monkeypatch.setattr(DatasetRows, "_rows", lambda self, a, b: converted.append(b - a) or real_rows(self, a, b))
+    assert list(rows) == expected and converted == [4, 4, 2]
+    assert len(rows) == 10 and rows[0] == expected[0] and rows[-1] == expected[-1]
+    assert list(rows[3:7]) == expected[3:7] and list(rows[8:20]) == expected[8:] and list(rows[5:2]) == []
+    assert rows[::3] == expected[::3]
+    with pytest.raises(IndexError):
+        rows[10]
+    assert list(DatasetRows(ds))[0] == ds.to_list()[0]  # no base_dir: rows as they are

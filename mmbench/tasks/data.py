@@ -26,6 +26,7 @@ import gzip
 import hashlib
 import json
 import os
+from collections import abc
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -60,7 +61,7 @@ def _resolve_data_files(data_files: Any, base_dir: str | None) -> Any:
 
 
 def load_rows(cfg: DatasetConfig, *, trust_remote_code: bool = False,
-              where: str | None = None) -> tuple[list[dict], dict[str, Any]]:
+              where: str | None = None) -> tuple[Sequence[dict], dict[str, Any]]:
     """Return ``(rows, provenance)``; provenance goes into the task fingerprint.
 
     ``cfg.loader`` must be a registered dataset loader unless ``trust_remote_code``
@@ -101,12 +102,15 @@ def load_rows(cfg: DatasetConfig, *, trust_remote_code: bool = False,
         if "$" in root or not os.path.isdir(root):
             raise DataError(f"image_root {cfg.image_root!r} is not an existing folder (set the environment "
                             "variable it names to the folder holding the dataset's images)", field="image_root")
-        for r in rows:
-            r["__base_dir__"] = root
+        if isinstance(rows, DatasetRows):
+            rows.base_dir = root
+        else:
+            for r in rows:
+                r["__base_dir__"] = root
     return rows, prov
 
 
-def _load_with_datasets(cfg: DatasetConfig) -> tuple[list[dict], dict[str, Any]]:
+def _load_with_datasets(cfg: DatasetConfig) -> tuple[DatasetRows, dict[str, Any]]:
     import datasets
 
     path = cfg.path
@@ -150,7 +154,7 @@ def _load_with_datasets(cfg: DatasetConfig) -> tuple[list[dict], dict[str, Any]]
     for col, feature in ds.features.items():
         if isinstance(feature, datasets.Image):
             ds = ds.cast_column(col, datasets.Image(decode=False))
-    rows = ds.to_list()  # one Arrow-to-Python conversion: 10x faster than iterating rows one by one
+    rows = DatasetRows(ds)
     if local:
         # relative image paths in JSON/CSV rows are relative to the data file
         first = data_files if isinstance(data_files, str) else None
@@ -159,10 +163,49 @@ def _load_with_datasets(cfg: DatasetConfig) -> tuple[list[dict], dict[str, Any]]
         if isinstance(data_files, dict):
             first = next(iter(v if isinstance(v, str) else v[0] for v in data_files.values()), None)
         if first:
-            base_dir = str(Path(first).parent)
-            for r in rows:
-                r["__base_dir__"] = base_dir
+            rows.base_dir = str(Path(first).parent)
     return rows, prov
+
+
+class DatasetRows(abc.Sequence):
+    """The rows of a ``datasets.Dataset`` as dicts, converted from Arrow a chunk at a time.
+
+    Iterating converts :attr:`CHUNK` rows per ``to_list()`` call (one Arrow-to-Python conversion
+    per chunk: 10x faster than row by row), so a 200k-row task never holds every row as a dict at
+    once, only its samples.  ``base_dir`` (relative image paths' folder) is set on each row as
+    ``__base_dir__``.  Indexing and slicing work as on a list.
+    """
+
+    CHUNK = 8192
+
+    def __init__(self, ds: Any, base_dir: str | None = None) -> None:
+        self._ds, self.base_dir = ds, base_dir
+
+    def __len__(self) -> int:
+        return len(self._ds)
+
+    def _rows(self, start: int, stop: int) -> list[dict]:
+        rows = self._ds.select(range(start, stop)).to_list()
+        if self.base_dir is not None:
+            for r in rows:
+                r["__base_dir__"] = self.base_dir
+        return rows
+
+    def __getitem__(self, index: Any) -> Any:
+        n = len(self)
+        if isinstance(index, slice):
+            start, stop, step = index.indices(n)
+            if step != 1:
+                return [self[i] for i in range(start, stop, step)]
+            return DatasetRows(self._ds.select(range(start, max(start, stop))), self.base_dir)
+        i = index + n if index < 0 else index
+        if not 0 <= i < n:
+            raise IndexError(index)
+        return self._rows(i, i + 1)[0]
+
+    def __iter__(self) -> Iterator[dict]:
+        for start in range(0, len(self), self.CHUNK):
+            yield from self._rows(start, min(start + self.CHUNK, len(self)))
 
 
 def _local_paths(data_files: Any) -> list[str]:
@@ -319,7 +362,7 @@ def _hash_files(data_files: Any, base_dir: str | None = None) -> str:
     return hash_files(files)[:16]
 
 
-def _apply_filter(rows: list[dict], flt: Any) -> list[dict]:
+def _apply_filter(rows: Sequence[dict], flt: Any) -> Sequence[dict]:
     if not flt:
         return rows
     return [r for r in rows if all(r.get(k) == v for k, v in dict(flt).items())]
