@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImageRef:
     """A lazily decoded image: a file path, raw encoded bytes, or an in-memory image.
 
@@ -35,7 +35,7 @@ class ImageRef:
         return "<in-memory image>"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sample:
     """One evaluation item.
 
@@ -73,7 +73,7 @@ class GenerationSettings:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GenerateRequest:
     """Ask a model for text about the images.
 
@@ -92,7 +92,7 @@ class GenerateRequest:
     question: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EmbedRequest:
     """Ask an embedding model (CLIP, SigLIP, ...) for the embedding of one image or one text.
 
@@ -111,7 +111,7 @@ class EmbedRequest:
         return "image" if self.images else "text"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ScoreRequest:
     """Ask a model how likely each candidate continuation is, given the images and a context.
 
@@ -211,7 +211,7 @@ class MetricValues:
     warnings: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SampleRecord:
     """One line of ``predictions/<task>.jsonl``."""
 
