@@ -27,7 +27,7 @@ def compute_metrics(metrics: Sequence[tuple[MetricSpec, Mapping[str, Any]]], sam
     result has one dict per sample (empty for samples that were not scored).
     """
     keep = [i for i, s in enumerate(samples) if s.error is None]
-    refs = [list(samples[i].references) for i in keep]
+    refs = [samples[i].references for i in keep]  # tuples as the samples hold them: no copy per sample
     corpus: dict[str, float] = {}
     unavailable: dict[str, str] = {}
     backend: dict[str, dict[str, str]] = {}
