@@ -35,7 +35,7 @@ from typing import Any, Sequence
 from mmbench.errors import ModelLoadError
 from mmbench.models.hf import HFAdapter
 from mmbench.images import image_content_key
-from mmbench.models import prefix
+from mmbench.models import kv_cache, prefix
 from mmbench.models.likelihood import ScoreRows, ScoringMixin, sum_logprobs
 from mmbench.types import GenerateRequest
 
@@ -147,11 +147,17 @@ class HFVisionLanguageModel(ScoringMixin, HFAdapter):
         with torch.inference_mode():
             if "__plan__" in inputs:  # continue every prompt from its shared prefix's cache
                 ids, mask = inputs["__continuation__"]
+                cache = self._prefill(inputs)
+                room = ids.shape[1] - cache.get_seq_length() + requests[0].generation.max_new_tokens
                 kwargs = {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device),
-                          prefix.cache_kwarg(self.model): self._prefill(inputs)}
+                          prefix.cache_kwarg(self.model): kv_cache.make_room(cache, room)}
             else:
                 kwargs = self.to_device(inputs)
                 ids = inputs["input_ids"]
+                gen = requests[0].generation
+                cache = kv_cache.growing_cache(self.model, gen.max_new_tokens) if gen.num_beams == 1 else None
+                if cache is not None:
+                    kwargs[prefix.cache_kwarg(self.model)] = cache
             out = self.model.generate(**kwargs, **self.generation_kwargs(requests[0].generation))
         new_tokens = out[:, ids.shape[1]:]
         return [t.strip() for t in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]

@@ -1,0 +1,79 @@
+"""The in-place growing key/value cache (:mod:`mmbench.models.kv_cache`) gives what
+transformers' own ``DynamicLayer`` (``torch.cat`` at every step) gives: the same tensors after
+every update, and the same greedy generations on every tiny VLM family, shared prefix or not."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers.cache_utils import (
+    DynamicCache,
+    DynamicLayer,
+    DynamicSlidingWindowLayer,
+)
+
+from mmbench.models import hf_vlm, kv_cache
+from tests.test_prefix_reuse import BUILDERS, _images, _questions, checkpoints  # noqa: F401 - fixture
+
+
+def _kv(b: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(b, 2, n, 4, generator=g), torch.randn(b, 2, n, 3, generator=g)
+
+
+def test_room_layer_equals_dynamic_layer_step_by_step():
+    ref, room = DynamicLayer(), kv_cache.room_layer_class()(room=3)
+    steps = [5, 1, 1, 1, 1, 2, 1]  # 5 prompt positions, then past the room of 3: a new buffer
+    for i, n in enumerate(steps):
+        k, v = _kv(2, n, i)
+        rk, rv = ref.update(k, v)
+        ok, ov = room.update(k, v)
+        assert torch.equal(rk, ok) and torch.equal(rv, ov) and room.get_seq_length() == ref.get_seq_length()
+    assert room._kbuf.shape[-2] >= sum(steps)
+    ref.batch_select_indices(torch.tensor([1, 1, 0]))  # a reorder replaces keys: the layer starts over from them
+    room.batch_select_indices(torch.tensor([1, 1, 0]))
+    k, v = _kv(3, 1, 99)
+    rk, rv = ref.update(k, v)
+    ok, ov = room.update(k, v)
+    assert torch.equal(rk, ok) and torch.equal(rv, ov)
+
+
+def test_make_room_keeps_contents_and_other_layer_kinds():
+    cache = DynamicCache()
+    cache.layers = [DynamicLayer(), DynamicSlidingWindowLayer(sliding_window=4), DynamicLayer()]
+    for i, layer in enumerate(cache.layers[:2]):
+        layer.update(*_kv(1, 3, i))
+    before = cache.layers[0].keys.clone()
+    kv_cache.make_room(cache, 5)
+    room_cls = kv_cache.room_layer_class()
+    assert type(cache.layers[0]) is room_cls and type(cache.layers[2]) is room_cls
+    assert type(cache.layers[1]) is DynamicSlidingWindowLayer
+    assert torch.equal(cache.layers[0].keys, before) and cache.layers[0]._kbuf.shape[-2] == 8
+    assert not cache.layers[2].is_initialized  # an empty layer gets its buffer on its first update
+
+
+@pytest.mark.parametrize("family", sorted(set(BUILDERS) & (hf_vlm.PREFIX_REUSE | set(hf_vlm.NO_PREFIX_REUSE))))
+@pytest.mark.parametrize("reuse", [True, False])
+def test_generations_equal_transformers_own_cache(checkpoints, family, reuse, monkeypatch):  # noqa: F811
+    from mmbench.models.resolve import load_model
+
+    model = load_model(checkpoints(family), device="cpu", dtype="float32", prefix_reuse=reuse)
+    requests = _questions(_images(2))
+    room_cls, calls = kv_cache.room_layer_class(), []
+    real_update = room_cls.update
+    monkeypatch.setattr(room_cls, "update", lambda self, *a, **k: calls.append(1) or real_update(self, *a, **k))
+    grown = model.generate(requests)
+    monkeypatch.setattr(room_cls, "update", real_update)
+    uses_room = bool(calls)
+    monkeypatch.setattr(kv_cache, "growing_cache", lambda model, room: None)
+    monkeypatch.setattr(kv_cache, "make_room", lambda cache, room: cache)
+    plain = model.generate(requests)
+    assert all(o.ok for o in grown + plain), [o.error for o in grown + plain]
+    assert [o.text for o in grown] == [o.text for o in plain]
+    # the growing cache is used wherever the model's cache is a plain DynamicCache of its config
+    assert uses_room or family in NO_ROOM, f"{family}: the growing cache was not used"
+
+
+#: the tiny Gemma 3 has two layers, both sliding-window (Gemma 3 puts 5 sliding layers before each
+#: full one), and sliding layers keep transformers' own cache
+NO_ROOM = {"gemma3"}
