@@ -77,3 +77,26 @@ def test_generations_equal_transformers_own_cache(checkpoints, family, reuse, mo
 #: the tiny Gemma 3 has two layers, both sliding-window (Gemma 3 puts 5 sliding layers before each
 #: full one), and sliding layers keep transformers' own cache
 NO_ROOM = {"gemma3"}
+
+
+def test_make_room_with_rows_equals_batch_select_then_room():
+    """A shared prefix's cache is copied to each of its rows straight into the new buffers."""
+    def filled() -> DynamicCache:
+        cache = DynamicCache()
+        cache.layers = [DynamicLayer(), DynamicSlidingWindowLayer(sliding_window=8)]
+        for i, layer in enumerate(cache.layers):
+            layer.update(*_kv(2, 3, i))
+        return cache
+
+    rows = [1, 0, 1, 1]
+    expected = filled()
+    expected.batch_select_indices(torch.tensor(rows))
+    got = kv_cache.make_room(filled(), 4, rows=rows)
+    assert type(got.layers[0]) is kv_cache.room_layer_class() and got.layers[0]._kbuf.shape[:1] == (4,)
+    for a, b in zip(expected.layers, got.layers):
+        assert torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values)
+    step = _kv(4, 1, 7)
+    for a, b in zip(expected.layers, got.layers):
+        ka, va = a.update(*step)
+        kb, vb = b.update(*step)
+        assert torch.equal(ka, kb) and torch.equal(va, vb)

@@ -147,10 +147,10 @@ class HFVisionLanguageModel(ScoringMixin, HFAdapter):
         with torch.inference_mode():
             if "__plan__" in inputs:  # continue every prompt from its shared prefix's cache
                 ids, mask = inputs["__continuation__"]
-                cache = self._prefill(inputs)
-                room = ids.shape[1] - cache.get_seq_length() + requests[0].generation.max_new_tokens
+                # room for the rows' own tokens and the new ones; each row gets its prefix's cache
+                room = ids.shape[1] - int(inputs["attention_mask"].shape[1]) + requests[0].generation.max_new_tokens
                 kwargs = {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device),
-                          prefix.cache_kwarg(self.model): kv_cache.make_room(cache, room)}
+                          prefix.cache_kwarg(self.model): self._prefill(inputs, room=room)}
             else:
                 kwargs = self.to_device(inputs)
                 ids = inputs["input_ids"]
@@ -205,13 +205,17 @@ class HFVisionLanguageModel(ScoringMixin, HFAdapter):
         shared["__plan__"] = plan
         return shared
 
-    def _prefill(self, inputs: dict[str, Any]) -> Any:
-        """Run each group's prefix once (images included) and copy its cache to the group's rows."""
+    def _prefill(self, inputs: dict[str, Any], room: int | None = None) -> Any:
+        """Run each group's prefix once (images included) and copy its cache to the group's rows;
+        with ``room``, into buffers that decoding fills in place (:mod:`mmbench.models.kv_cache`)."""
         tensors = self.to_device({k: v for k, v in inputs.items() if not k.startswith("__")})
         if "logits_to_keep" in inspect.signature(self.model.forward).parameters:
             tensors["logits_to_keep"] = 1  # the prefix's logits are never read
         out = self.model(**tensors, use_cache=True)
-        return prefix.expand_cache(prefix.output_cache(out), inputs["__plan__"].owner)
+        cache, owner = prefix.output_cache(out), inputs["__plan__"].owner
+        if room is None:
+            return prefix.expand_cache(cache, owner)
+        return kv_cache.make_room(cache, room, rows=owner)
 
     # -- likelihood ---------------------------------------------------------------
     def _score_inputs(self, rows: ScoreRows) -> Any:

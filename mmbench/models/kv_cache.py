@@ -16,7 +16,7 @@ static one is fixed-size and masked.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 
 def _dynamic_layer() -> type:
@@ -43,17 +43,27 @@ def _room_layer_class() -> type:
             self._kbuf = self._vbuf = None
             self._length = 0
 
-        def _adopt(self, keys: Any, values: Any, extra: int) -> None:
-            """New buffers holding ``keys``/``values`` with space for ``extra`` + ``room`` more positions."""
+        def _adopt(self, keys: Any, values: Any, extra: int, rows: Sequence[int] | None = None) -> None:
+            """New buffers holding ``keys``/``values`` with space for ``extra`` + ``room`` more positions;
+            with ``rows``, buffer row r holds row ``rows[r]`` (a shared prefix's cache copied to each
+            of its rows without an intermediate copy)."""
             import torch
 
             length = keys.shape[-2]
             capacity = length + extra + self.room
-            self._kbuf = torch.empty(keys.shape[:-2] + (capacity, keys.shape[-1]), dtype=keys.dtype, device=keys.device)
-            self._vbuf = torch.empty(values.shape[:-2] + (capacity, values.shape[-1]), dtype=values.dtype,
+            batch = keys.shape[:1] if rows is None else (len(rows),)
+            self._kbuf = torch.empty(batch + keys.shape[1:-2] + (capacity, keys.shape[-1]), dtype=keys.dtype,
+                                     device=keys.device)
+            self._vbuf = torch.empty(batch + values.shape[1:-2] + (capacity, values.shape[-1]), dtype=values.dtype,
                                      device=values.device)
-            self._kbuf[..., :length, :] = keys
-            self._vbuf[..., :length, :] = values
+            if rows is None:
+                self._kbuf[..., :length, :] = keys
+                self._vbuf[..., :length, :] = values
+            else:
+                for source in sorted(set(rows)):  # one broadcast copy per source row
+                    targets = torch.tensor([r for r, s in enumerate(rows) if s == source], device=keys.device)
+                    self._kbuf[targets, ..., :length, :] = keys[source]
+                    self._vbuf[targets, ..., :length, :] = values[source]
             self._length = length
             self.keys, self.values = self._kbuf[..., :length, :], self._vbuf[..., :length, :]
 
@@ -90,23 +100,38 @@ def room_layer_class() -> type:
     return _ROOM_LAYER
 
 
-def make_room(cache: Any, room: int) -> Any:
+def make_room(cache: Any, room: int, rows: Sequence[int] | None = None) -> Any:
     """Turn every plain ``DynamicLayer`` of ``cache`` (a transformers 5.x ``Cache`` with ``layers``)
     into a :class:`RoomLayer` with space for ``room`` more positions, keeping its contents; other
-    layer kinds (sliding windows, static, quantized) are left as they are.  Returns ``cache``."""
+    layer kinds (sliding windows, static, quantized) are left as they are.  With ``rows``, the
+    cache first gets one row per entry, row r a copy of row ``rows[r]`` (what
+    ``cache.batch_select_indices`` does, written straight into the new buffers).  Returns ``cache``."""
     layers = getattr(cache, "layers", None)
     if not layers:
+        if rows is not None:
+            cache.batch_select_indices(_index(cache, rows))
         return cache
     dynamic, room_cls = _dynamic_layer(), room_layer_class()
     for i, layer in enumerate(layers):
+        filled = layer.is_initialized and layer.keys is not None and layer.keys.numel()
         if type(layer) is not dynamic:
+            if rows is not None:
+                layer.batch_select_indices(_index(cache, rows, layer))
             continue
         new = room_cls(room)
-        if layer.is_initialized and layer.keys is not None and layer.keys.numel():
+        if filled:
             new.lazy_initialization(layer.keys, layer.values)
-            new._adopt(layer.keys, layer.values, 0)
+            new._adopt(layer.keys, layer.values, 0, rows)
         layers[i] = new
     return cache
+
+
+def _index(cache: Any, rows: Sequence[int], layer: Any = None) -> Any:
+    import torch
+
+    keys = getattr(layer, "keys", None)
+    device = keys.device if keys is not None and hasattr(keys, "device") else None
+    return torch.tensor(list(rows), device=device)
 
 
 def growing_cache(model: Any, room: int) -> Any:
