@@ -16,7 +16,8 @@ static one is fixed-size and masked.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 def _dynamic_layer() -> type:
