@@ -32,7 +32,8 @@ def compute_metrics(metrics: Sequence[tuple[MetricSpec, Mapping[str, Any]]], sam
     unavailable: dict[str, str] = {}
     backend: dict[str, dict[str, str]] = {}
     warnings: list[str] = []
-    per_sample: list[dict[str, float]] = [{} for _ in samples]
+    empty: dict[str, float] = {}  # shared by the samples no metric scored; never written to
+    per_sample: list[dict[str, float]] = [empty] * len(samples)
     for spec, options in metrics:
         preds = [spec.failed_prediction if predictions[i] is None else predictions[i] for i in keep]
         kwargs = dict(options)
@@ -54,8 +55,11 @@ def compute_metrics(metrics: Sequence[tuple[MetricSpec, Mapping[str, Any]]], sam
         unavailable.update(values.unavailable)
         backend.update({k: dict(v) for k, v in values.backend.items()})
         warnings.extend(values.warnings)
-        for j, scores in zip(keep, values.per_sample):
-            per_sample[j].update(scores)
+        for j, scores in zip(keep, values.per_sample):  # the first metric's dict is kept, not copied
+            if per_sample[j] is empty:
+                per_sample[j] = scores if type(scores) is dict else dict(scores)
+            else:
+                per_sample[j] = {**per_sample[j], **scores}
     return MetricValues(corpus=corpus, per_sample=tuple(per_sample), unavailable=unavailable, backend=backend,
                         warnings=tuple(warnings))
 
