@@ -41,7 +41,7 @@ def _room_layer_class() -> type:
         def __init__(self, room: int, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self.room = max(int(room), 0)
-            self._kbuf = self._vbuf = None
+            self._kbuf = self._vbuf = self._kview = None
             self._length = 0
 
         def _adopt(self, keys: Any, values: Any, extra: int, rows: Sequence[int] | None = None) -> None:
@@ -66,15 +66,17 @@ def _room_layer_class() -> type:
                     self._kbuf[targets, ..., :length, :] = keys[source]
                     self._vbuf[targets, ..., :length, :] = values[source]
             self._length = length
-            self.keys, self.values = self._kbuf[..., :length, :], self._vbuf[..., :length, :]
+            self._set_views()
+
+        def _set_views(self) -> None:
+            self.keys, self.values = self._kbuf[..., :self._length, :], self._vbuf[..., :self._length, :]
+            self._kview = self.keys
 
         def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
             if not self.is_initialized:
                 self.lazy_initialization(key_states, value_states)
             n = key_states.shape[-2]
-            ours = self._kbuf is not None and self.keys is not None and self.keys.data_ptr() == self._kbuf.data_ptr() \
-                and tuple(self.keys.shape) == tuple(self._kbuf.shape[:-2]) + (self._length, self._kbuf.shape[-1]) \
-                and tuple(key_states.shape[:-2]) == tuple(self._kbuf.shape[:-2])
+            ours = self._kbuf is not None and self.keys is self._kview  # not replaced by a reorder or a crop
             if not ours or self._length + n > self._kbuf.shape[-2]:
                 if self.keys is None or self.keys.numel() == 0:  # the first update: this is the prompt
                     self._adopt(key_states, value_states, 0)
@@ -84,7 +86,7 @@ def _room_layer_class() -> type:
             self._kbuf[..., self._length:end, :] = key_states
             self._vbuf[..., self._length:end, :] = value_states
             self._length = end
-            self.keys, self.values = self._kbuf[..., :end, :], self._vbuf[..., :end, :]
+            self._set_views()
             return self.keys, self.values
 
     return RoomLayer
@@ -110,29 +112,27 @@ def make_room(cache: Any, room: int, rows: Sequence[int] | None = None) -> Any:
     layers = getattr(cache, "layers", None)
     if not layers:
         if rows is not None:
-            cache.batch_select_indices(_index(cache, rows))
+            cache.batch_select_indices(_index(rows, None))
         return cache
     dynamic, room_cls = _dynamic_layer(), room_layer_class()
     for i, layer in enumerate(layers):
-        filled = layer.is_initialized and layer.keys is not None and layer.keys.numel()
         if type(layer) is not dynamic:
             if rows is not None:
-                layer.batch_select_indices(_index(cache, rows, layer))
+                layer.batch_select_indices(_index(rows, layer.keys))
             continue
         new = room_cls(room)
-        if filled:
+        if layer.is_initialized and layer.keys is not None and layer.keys.numel():
             new.lazy_initialization(layer.keys, layer.values)
             new._adopt(layer.keys, layer.values, 0, rows)
         layers[i] = new
     return cache
 
 
-def _index(cache: Any, rows: Sequence[int], layer: Any = None) -> Any:
+def _index(rows: Sequence[int], like: Any) -> Any:
+    """``rows`` as an index tensor on the device of ``like`` (a layer's keys; None: the default)."""
     import torch
 
-    keys = getattr(layer, "keys", None)
-    device = keys.device if keys is not None and hasattr(keys, "device") else None
-    return torch.tensor(list(rows), device=device)
+    return torch.tensor(list(rows), device=getattr(like, "device", None))
 
 
 def growing_cache(model: Any, room: int) -> Any:
