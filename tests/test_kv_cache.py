@@ -100,3 +100,25 @@ def test_make_room_with_rows_equals_batch_select_then_room():
         ka, va = a.update(*step)
         kb, vb = b.update(*step)
         assert torch.equal(ka, kb) and torch.equal(va, vb)
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+def test_text_lm_generations_equal_transformers_own_cache(tmp_path, kind, monkeypatch):
+    """The Socratic pipelines' language model (hf-lm) decodes with the growing cache too."""
+    from mmbench.models.resolve import load_model
+    from mmbench.types import GenerateRequest, GenerationSettings
+    from tests.fixtures import tiny_lms
+
+    path = {"gpt2": tiny_lms.make_gpt2_lm, "llama": tiny_lms.make_llama_lm}[kind](tmp_path / kind)
+    model = load_model(path, device="cpu", dtype="float32")
+    requests = [GenerateRequest(f"q{i}", (), prompt=p, generation=GenerationSettings(max_new_tokens=6))
+                for i, p in enumerate(["a red square", "what colour is the circle in the picture?", "yes"])]
+    room_cls, calls = kv_cache.room_layer_class(), []
+    real_update = room_cls.update
+    monkeypatch.setattr(room_cls, "update", lambda self, *a, **k: calls.append(1) or real_update(self, *a, **k))
+    grown = model.generate(requests)
+    monkeypatch.setattr(room_cls, "update", real_update)
+    monkeypatch.setattr(kv_cache, "growing_cache", lambda model, room: None)
+    plain = model.generate(requests)
+    assert calls and all(o.ok for o in grown + plain)
+    assert [o.text for o in grown] == [o.text for o in plain]

@@ -14,7 +14,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Sequence
 
+from mmbench.models import kv_cache
 from mmbench.models.hf import HFAdapter
+from mmbench.models.prefix import cache_kwarg
 from mmbench.types import GenerateRequest
 
 
@@ -61,8 +63,12 @@ class HFCausalLM(HFAdapter):
         import torch
 
         tok = self.tokenizer
+        gen = requests[0].generation
+        kwargs = self.to_device(inputs)
+        cache = kv_cache.growing_cache(self.model, gen.max_new_tokens) if gen.num_beams == 1 else None
+        if cache is not None:  # filled in place, not torch.cat-copied at every token (mmbench.models.kv_cache)
+            kwargs[cache_kwarg(self.model)] = cache
         with torch.inference_mode():
-            out = self.model.generate(**self.to_device(inputs), **self.generation_kwargs(requests[0].generation),
-                                      pad_token_id=tok.pad_token_id)
+            out = self.model.generate(**kwargs, **self.generation_kwargs(gen), pad_token_id=tok.pad_token_id)
         new_tokens = out[:, inputs["input_ids"].shape[1]:]
         return [t.strip() for t in tok.batch_decode(new_tokens, skip_special_tokens=True)]
