@@ -122,3 +122,19 @@ def test_text_lm_generations_equal_transformers_own_cache(tmp_path, kind, monkey
     plain = model.generate(requests)
     assert calls and all(o.ok for o in grown + plain)
     assert [o.text for o in grown] == [o.text for o in plain]
+
+
+@pytest.mark.slow
+def test_a_compiled_model_keeps_transformers_cache(checkpoints, monkeypatch):  # noqa: F811
+    """``--compile``: inductor cannot trace views of the preallocated buffers, so a compiled model
+    decodes with transformers' own cache (the shared-prefix batch and a batch of one both run)."""
+    from mmbench.models.resolve import load_model
+
+    model = load_model(checkpoints("llava"), device="cpu", dtype="float32", compile=True)
+    room_cls, calls = kv_cache.room_layer_class(), []
+    real_update = room_cls.update
+    monkeypatch.setattr(room_cls, "update", lambda self, *a, **k: calls.append(1) or real_update(self, *a, **k))
+    requests = _questions(_images(2))
+    outputs = model.generate(requests) + model.generate(requests[:1])
+    assert all(o.ok for o in outputs), [o.error for o in outputs if not o.ok][:1]
+    assert not calls and model.compiled

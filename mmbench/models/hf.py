@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from mmbench.errors import ModelLoadError
+from mmbench.models import kv_cache
 from mmbench.models.base import ModelAdapter, hash_state_dict, hash_weights, pick_dtype
 from mmbench.models.quantize import weight_sparsity
 
@@ -92,6 +93,9 @@ class HFAdapter(ModelAdapter):
         """Hook run once the model and processor are set, by both loading paths (from a
         checkpoint and :meth:`from_loaded`): checks and settings a family derives from them."""
 
+    #: whether ``forward`` is wrapped in ``torch.compile`` (``--compile``)
+    compiled = False
+
     def _compile(self, compile: bool) -> None:
         if compile:
             import torch
@@ -99,6 +103,16 @@ class HFAdapter(ModelAdapter):
             # dynamic shapes: batch and sequence lengths vary; outputs are unchanged, only speed differs
             self.model.forward = torch.compile(self.model.forward, dynamic=True)
             self.fingerprint_info["compiled"] = True
+            self.compiled = True
+
+    def growing_cache(self, gen: Any) -> Any:
+        """A key/value cache that decoding fills in place (:mod:`mmbench.models.kv_cache`) for
+        ``generate`` with settings ``gen``, or None to let transformers make its own: for beam
+        search (beams are reordered every step) and for a compiled ``forward`` (inductor cannot
+        trace views of the preallocated buffers: "Expected !size_bytes_is_heap_allocated_")."""
+        if gen.num_beams != 1 or self.compiled:
+            return None
+        return kv_cache.growing_cache(self.model, gen.max_new_tokens)
 
     #: the transformers Auto class used when config.json names no importable architecture
     auto_class = "AutoModelForImageTextToText"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Sequence
 
-from mmbench.models import kv_cache
 from mmbench.models.hf import HFAdapter
 from mmbench.models.prefix import cache_kwarg
 from mmbench.types import GenerateRequest
@@ -65,7 +64,7 @@ class HFCausalLM(HFAdapter):
         tok = self.tokenizer
         gen = requests[0].generation
         kwargs = self.to_device(inputs)
-        cache = kv_cache.growing_cache(self.model, gen.max_new_tokens) if gen.num_beams == 1 else None
+        cache = self.growing_cache(gen)
         if cache is not None:  # filled in place, not torch.cat-copied at every token (mmbench.models.kv_cache)
             kwargs[cache_kwarg(self.model)] = cache
         with torch.inference_mode():

@@ -150,12 +150,11 @@ class HFVisionLanguageModel(ScoringMixin, HFAdapter):
                 # room for the rows' own tokens and the new ones; each row gets its prefix's cache
                 room = ids.shape[1] - int(inputs["attention_mask"].shape[1]) + requests[0].generation.max_new_tokens
                 kwargs = {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device),
-                          prefix.cache_kwarg(self.model): self._prefill(inputs, room=room)}
+                          prefix.cache_kwarg(self.model): self._prefill(inputs, room=None if self.compiled else room)}
             else:
                 kwargs = self.to_device(inputs)
                 ids = inputs["input_ids"]
-                gen = requests[0].generation
-                cache = kv_cache.growing_cache(self.model, gen.max_new_tokens) if gen.num_beams == 1 else None
+                cache = self.growing_cache(requests[0].generation)
                 if cache is not None:
                     kwargs[prefix.cache_kwarg(self.model)] = cache
             out = self.model.generate(**kwargs, **self.generation_kwargs(requests[0].generation))
