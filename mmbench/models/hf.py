@@ -105,14 +105,16 @@ class HFAdapter(ModelAdapter):
             self.fingerprint_info["compiled"] = True
             self.compiled = True
 
+    def grows_cache(self, gen: Any) -> bool:
+        """Whether ``generate`` with settings ``gen`` decodes into a cache that grows in place
+        (:mod:`mmbench.models.kv_cache`); not for beam search (beams are reordered every step)
+        nor for a compiled ``forward`` (inductor cannot trace views of the preallocated buffers:
+        "Expected !size_bytes_is_heap_allocated_"), which keep transformers' own cache."""
+        return gen.num_beams == 1 and not self.compiled
+
     def growing_cache(self, gen: Any) -> Any:
-        """A key/value cache that decoding fills in place (:mod:`mmbench.models.kv_cache`) for
-        ``generate`` with settings ``gen``, or None to let transformers make its own: for beam
-        search (beams are reordered every step) and for a compiled ``forward`` (inductor cannot
-        trace views of the preallocated buffers: "Expected !size_bytes_is_heap_allocated_")."""
-        if gen.num_beams != 1 or self.compiled:
-            return None
-        return kv_cache.growing_cache(self.model, gen.max_new_tokens)
+        """An empty growing cache for ``generate`` with settings ``gen``, or None (:meth:`grows_cache`)."""
+        return kv_cache.growing_cache(self.model, gen.max_new_tokens) if self.grows_cache(gen) else None
 
     #: the transformers Auto class used when config.json names no importable architecture
     auto_class = "AutoModelForImageTextToText"

@@ -147,10 +147,11 @@ class HFVisionLanguageModel(ScoringMixin, HFAdapter):
         with torch.inference_mode():
             if "__plan__" in inputs:  # continue every prompt from its shared prefix's cache
                 ids, mask = inputs["__continuation__"]
-                # room for the rows' own tokens and the new ones; each row gets its prefix's cache
-                room = ids.shape[1] - int(inputs["attention_mask"].shape[1]) + requests[0].generation.max_new_tokens
+                gen = requests[0].generation  # room for the rows' own tokens and the new ones
+                room = ids.shape[1] - int(inputs["attention_mask"].shape[1]) + gen.max_new_tokens
+                cache = self._prefill(inputs, room if self.grows_cache(gen) else None)
                 kwargs = {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device),
-                          prefix.cache_kwarg(self.model): self._prefill(inputs, room=None if self.compiled else room)}
+                          prefix.cache_kwarg(self.model): cache}
             else:
                 kwargs = self.to_device(inputs)
                 ids = inputs["input_ids"]

@@ -16,6 +16,7 @@ static one is fixed-size and masked.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,7 +27,9 @@ def _dynamic_layer() -> type:
     return DynamicLayer
 
 
-def _room_layer_class() -> type:
+@functools.cache
+def room_layer_class() -> type:
+    """The :class:`RoomLayer` class (made on first use: transformers is imported lazily)."""
     DynamicLayer = _dynamic_layer()
 
     class RoomLayer(DynamicLayer):
@@ -90,17 +93,6 @@ def _room_layer_class() -> type:
             return self.keys, self.values
 
     return RoomLayer
-
-
-_ROOM_LAYER: type | None = None
-
-
-def room_layer_class() -> type:
-    """The :class:`RoomLayer` class (made on first use: transformers is imported lazily)."""
-    global _ROOM_LAYER
-    if _ROOM_LAYER is None:
-        _ROOM_LAYER = _room_layer_class()
-    return _ROOM_LAYER
 
 
 def make_room(cache: Any, room: int, rows: Sequence[int] | None = None) -> Any:

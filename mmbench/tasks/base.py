@@ -28,6 +28,9 @@ def text_hash(text: str | None) -> str | None:
 class Task:
     """Base class for task families.  ``family`` names the family in results and leaderboards."""
 
+    #: ImageRefs by (cell value, base folder) while :meth:`load_samples` runs (:meth:`image_ref`)
+    _image_pool: dict[tuple[str, str | None], ImageRef] | None = None
+
     family = "base"
     #: what the model must be able to do: "generate" (text) or "embed" (vectors)
     needs = "generate"
@@ -145,7 +148,7 @@ class Task:
         """:func:`~mmbench.tasks.data.to_image_ref`, sharing one ImageRef among the rows that name the
         same file during :meth:`load_samples` (VQA asks ~5-10 questions per image: one path string
         and one ImageRef per image instead of per question)."""
-        pool = getattr(self, "_image_pool", None)
+        pool = self._image_pool
         if pool is None or not isinstance(value, str):
             return to_image_ref(value, base_dir)
         ref = pool.get((value, base_dir))
@@ -184,7 +187,7 @@ class Task:
             rows = rows[:limit]
         samples = []
         seen: dict[str, int] = {}
-        self._image_pool: dict[tuple[str, str | None], ImageRef] | None = {}
+        self._image_pool = {}
         try:
             for index, row in enumerate(rows):
                 for sample in self.row_to_samples(index, row):
