@@ -11,6 +11,8 @@ one is a spec plus its function (``docs/adding-a-metric.md``):
   ``fnmatch`` pattern (``"accuracy/*"``), whether higher is better and how the corpus
   value aggregates (the mean of per-sample values, or a corpus statistic such as BLEU);
 * which output is primary (what a leaderboard ranks by when this metric is a task's first);
+* optionally a stream (:class:`MetricStream`): the same metric fed a chunk at a time, for a
+  run too large to hold every prediction (the runner streams a task whose metrics all have one);
 * its version, which enters the task fingerprint: a change to what the metric computes
   bumps it, so old and new numbers never share a leaderboard group.
 
@@ -31,7 +33,7 @@ from __future__ import annotations
 import fnmatch
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from mmbench.types import MetricValues
 
@@ -87,6 +89,10 @@ class MetricSpec:
     #: what a failed sample's prediction becomes: "" scores it as an empty answer (wrong);
     #: None hands the metric None to handle (retrieval counts it as a miss)
     failed_prediction: Any = ""
+    #: a class whose instances score the corpus a chunk at a time (:class:`MetricStream`), so a
+    #: run need not hold every prediction until the end; None: the metric needs the whole corpus
+    #: at once (document frequencies, a retrieval gallery)
+    stream: Callable[[], "MetricStream"] | None = None
 
     def __post_init__(self) -> None:
         if not any(o.matches(self.primary) for o in self.outputs):
@@ -118,6 +124,23 @@ class MetricSpec:
         if unknown:
             raise ValueError(f"{where}: unknown option(s) {unknown} for metric {self.name!r} "
                              f"(it takes: {', '.join(sorted(known)) or 'none'})")
+
+
+class MetricStream(Protocol):
+    """A metric computed a chunk of samples at a time.
+
+    ``update(predictions, references, **kwargs)`` takes one chunk with the keyword arguments the
+    spec's ``fn`` takes and returns the chunk's per-sample dicts; ``compute()`` returns the corpus
+    values, unavailable keys, backend and warnings (``per_sample`` empty).  The contract, tested
+    for every streamed metric: updates over any split of a corpus, then ``compute()``, give
+    exactly what ``fn`` gives on the whole corpus (the same floats, not merely close ones), and
+    errors name a sample by its index in the whole corpus.
+    """
+
+    def update(self, predictions: Sequence[Any], references: Sequence[Any],
+               **kwargs: Any) -> Sequence[Mapping[str, float]]: ...
+
+    def compute(self) -> MetricValues: ...
 
 
 def plain_function_spec(name: str, fn: Callable[..., MetricValues], source: str) -> MetricSpec:

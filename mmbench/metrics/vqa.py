@@ -64,8 +64,12 @@ we report the unrounded fraction ``x``.
 from __future__ import annotations
 
 import re
+import sys
+from array import array
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import lru_cache
+from typing import Any
 
 from mmbench.metrics.spec import MetricSpec, Output
 from mmbench.types import MetricValues
@@ -229,10 +233,72 @@ def vqa_breakdown(per_question_acc: Sequence[float], answer_types: Sequence[str 
             "by_question_type": _group_means(per_question_acc, question_types)}
 
 
+class VQAAccuracy:
+    """The official VQA accuracy as a stream: :meth:`update` takes questions a chunk at a time and
+    returns their per-question scores, :meth:`compute` the corpus values (:func:`score_vqa`'s).
+
+    It keeps 8 bytes and two type references per question (a float array, and the answer and
+    question type strings, interned), so a 200k-question run does not hold predictions or
+    answers to be scored at the end.  :func:`score_vqa` is one update and a compute, so a
+    stream and a whole-corpus call give identical numbers: the corpus values are computed from
+    the same per-question floats, summed in the same order.
+    """
+
+    def __init__(self) -> None:
+        self.acc = array("d")
+        self.answer_types: list[str | None] = []
+        self.question_types: list[str | None] = []
+        self.counts: set[int] = set()
+
+    def update(self, predictions: Sequence[str], answers: Sequence[Sequence[str]], *,
+               answer_types: Sequence[str | None] | None = None,
+               question_types: Sequence[str | None] | None = None) -> tuple[dict[str, float], ...]:
+        n = _check_lengths(predictions=predictions, answers=answers, answer_types=answer_types,
+                           question_types=question_types)
+        start = len(self.acc)
+        for i, (pred, refs) in enumerate(zip(predictions, answers)):
+            _check_prediction(pred, f"question {start + i}")
+            _check_answers(refs, f"question {start + i}")
+            self.counts.add(len(refs))
+            self.acc.append(_accuracy(pred, refs))
+        self.answer_types.extend(_interned(answer_types, n))
+        self.question_types.extend(_interned(question_types, n))
+        return tuple({"accuracy": a} for a in self.acc[start:])
+
+    def compute(self) -> MetricValues:
+        backend = {"accuracy": {"implementation": "mmbench.metrics.vqa (official vqaEval.py rules, "
+                                                  "GT-Vision-Lab/VQA@a013f00)"}}
+        if not self.acc:
+            return MetricValues(corpus={}, unavailable={"accuracy": "no questions to score"}, backend=backend)
+        parts = vqa_breakdown(self.acc, self.answer_types, self.question_types)
+        corpus = {"accuracy": parts["accuracy"]}
+        corpus.update({f"accuracy/{t}": v for t, v in parts["by_answer_type"].items()})
+        corpus.update({f"accuracy/question_type/{t}": v for t, v in parts["by_question_type"].items()})
+        warnings: tuple[str, ...] = ()
+        if self.counts != {10}:
+            warnings = (f"VQA accuracy assumes 10 human answers per question; found counts "
+                        f"{sorted(self.counts)} (1 answer always scores 0, <= 3 can never reach 1)",)
+        return MetricValues(corpus=corpus, backend=backend, warnings=warnings)
+
+
+def _interned(types: Sequence[str | None] | None, n: int) -> list[str | None]:
+    """``types`` with each string interned (a few distinct types over many questions), or n Nones."""
+    if types is None:
+        return [None] * n
+    return [sys.intern(t) if type(t) is str else t for t in types]
+
+
+def _whole(stream: Any, predictions: Sequence[Any], references: Sequence[Any], **kwargs: Any) -> MetricValues:
+    """A whole-corpus result from one update of a stream: its per-sample scores and its corpus values."""
+    per_sample = stream.update(predictions, references, **kwargs)
+    values = stream.compute()
+    return replace(values, per_sample=per_sample) if values.corpus else values
+
+
 def score_vqa(predictions: Sequence[str], answers: Sequence[Sequence[str]], *,
               answer_types: Sequence[str | None] | None = None,
               question_types: Sequence[str | None] | None = None) -> MetricValues:
-    """Official VQA accuracy over a corpus.
+    """Official VQA accuracy over a corpus (:class:`VQAAccuracy` in one update).
 
     ``corpus``: ``"accuracy"`` (mean per-question accuracy, unrounded),
     ``"accuracy/<answer type>"`` for each answer type present (``"accuracy/yes/no"``,
@@ -241,35 +307,40 @@ def score_vqa(predictions: Sequence[str], answers: Sequence[Sequence[str]], *,
     ``per_sample``: ``{"accuracy": x}`` per question, in input order.
     No questions gives an empty corpus with ``"accuracy"`` unavailable.
     """
-    _check_lengths(predictions=predictions, answers=answers, answer_types=answer_types,
-                   question_types=question_types)
-    acc = []
-    counts = set()
-    for i, (pred, refs) in enumerate(zip(predictions, answers)):
-        _check_prediction(pred, f"question {i}")
-        _check_answers(refs, f"question {i}")
-        counts.add(len(refs))
-        acc.append(_accuracy(pred, refs))
-    backend = {"accuracy": {"implementation": "mmbench.metrics.vqa (official vqaEval.py rules, "
-                                              "GT-Vision-Lab/VQA@a013f00)"}}
-    if not acc:
-        return MetricValues(corpus={}, unavailable={"accuracy": "no questions to score"},
-                            backend=backend)
-    parts = vqa_breakdown(acc, answer_types, question_types)
-    corpus = {"accuracy": parts["accuracy"]}
-    corpus.update({f"accuracy/{t}": v for t, v in parts["by_answer_type"].items()})
-    corpus.update({f"accuracy/question_type/{t}": v for t, v in parts["by_question_type"].items()})
-    warnings = ()
-    if counts != {10}:
-        warnings = (f"VQA accuracy assumes 10 human answers per question; found counts "
-                    f"{sorted(counts)} (1 answer always scores 0, <= 3 can never reach 1)",)
-    return MetricValues(corpus=corpus, per_sample=tuple({"accuracy": a} for a in acc),
-                        backend=backend, warnings=warnings)
+    return _whole(VQAAccuracy(), predictions, answers, answer_types=answer_types, question_types=question_types)
+
+
+class ExactMatch:
+    """:func:`exact_match` as a stream (see :class:`VQAAccuracy`)."""
+
+    def __init__(self) -> None:
+        self.scores = array("d")
+        self.answer_types: list[str | None] = []
+
+    def update(self, predictions: Sequence[str], answers: Sequence[str | Sequence[str]], *,
+               answer_types: Sequence[str | None] | None = None) -> tuple[dict[str, float], ...]:
+        n = _check_lengths(predictions=predictions, answers=answers, answer_types=answer_types)
+        start = len(self.scores)
+        for i, (pred, refs) in enumerate(zip(predictions, answers)):
+            _check_prediction(pred, f"item {start + i}")
+            refs = (refs,) if isinstance(refs, str) else refs
+            _check_answers(refs, f"item {start + i}")
+            accepted = {normalize_answer(r) for r in refs}
+            self.scores.append(1.0 if normalize_answer(pred) in accepted else 0.0)
+        self.answer_types.extend(_interned(answer_types, n))
+        return tuple({"exact_match": s} for s in self.scores[start:])
+
+    def compute(self) -> MetricValues:
+        if not self.scores:
+            return MetricValues(corpus={}, unavailable={"exact_match": "no items to score"})
+        corpus = {"exact_match": _mean(self.scores)}
+        corpus.update({f"exact_match/{t}": v for t, v in _group_means(self.scores, self.answer_types).items()})
+        return MetricValues(corpus=corpus)
 
 
 def exact_match(predictions: Sequence[str], answers: Sequence[str | Sequence[str]], *,
                 answer_types: Sequence[str | None] | None = None) -> MetricValues:
-    """1.0 when the normalised prediction equals any normalised reference.
+    """1.0 when the normalised prediction equals any normalised reference (:class:`ExactMatch` in one update).
 
     Unlike the VQA accuracy, both sides are always normalised with
     :func:`normalize_answer`.  Each element of ``answers`` is one reference
@@ -277,19 +348,7 @@ def exact_match(predictions: Sequence[str], answers: Sequence[str | Sequence[str
     plus ``"exact_match/<type>"`` per answer type when ``answer_types`` is given
     (a None type counts overall only).
     """
-    _check_lengths(predictions=predictions, answers=answers, answer_types=answer_types)
-    scores = []
-    for i, (pred, refs) in enumerate(zip(predictions, answers)):
-        _check_prediction(pred, f"item {i}")
-        refs = (refs,) if isinstance(refs, str) else refs
-        _check_answers(refs, f"item {i}")
-        accepted = {normalize_answer(r) for r in refs}
-        scores.append(1.0 if normalize_answer(pred) in accepted else 0.0)
-    if not scores:
-        return MetricValues(corpus={}, unavailable={"exact_match": "no items to score"})
-    corpus = {"exact_match": _mean(scores)}
-    corpus.update({f"exact_match/{t}": v for t, v in _group_means(scores, answer_types).items()})
-    return MetricValues(corpus=corpus, per_sample=tuple({"exact_match": s} for s in scores))
+    return _whole(ExactMatch(), predictions, answers, answer_types=answer_types)
 
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -390,10 +449,10 @@ VQA_ACCURACY = MetricSpec(
     description="official VQA accuracy (10 human answers, leave-one-out), overall and per answer type",
     outputs=(Output("accuracy"),
              Output("accuracy/*", per_sample=False)),  # the mean over the questions of one answer/question type
-    sample_fields={"answer_types": "answer_type", "question_types": "question_type"})
+    sample_fields={"answer_types": "answer_type", "question_types": "question_type"}, stream=VQAAccuracy)
 
 EXACT_MATCH = MetricSpec(
     name="exact-match", fn=exact_match, version="1", primary="exact_match",
     description="exact match after the official VQA answer normalisation (single-answer data)",
     outputs=(Output("exact_match"), Output("exact_match/*", per_sample=False)),
-    sample_fields={"answer_types": "answer_type"})
+    sample_fields={"answer_types": "answer_type"}, stream=ExactMatch)
