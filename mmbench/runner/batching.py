@@ -73,7 +73,8 @@ def overlapped_batches(model: Any, requests: list[Any], batch_size: int | str, t
     in the model.  With ``batch_size="auto"`` the run starts large (64 on CUDA, on CPU the
     adapter's ``auto_batch_cpu``, 16 unless it says otherwise) and halves on out-of-memory,
     retrying the same samples, so none is lost;
-    ``timer["batch_size"]`` is the size it settled on.  For an adapter that computes what
+    ``timer["batch_size"]`` is the size it settled on (and where a later call with the same
+    ``timer`` starts).  For an adapter that computes what
     requests about one image share once (``shares_prefixes``), a batch ends where one image's
     requests end (:func:`group_end`), so none of them is split over two batches unless they
     alone fill one.
@@ -92,7 +93,9 @@ def overlapped_batches(model: Any, requests: list[Any], batch_size: int | str, t
     if own:
         size = max(1, getattr(model, "max_batch", None) or len(requests))
     else:
-        size = (64 if torch.cuda.is_available() else getattr(model, "auto_batch_cpu", 16)) if auto else int(batch_size)
+        # auto: a size an earlier chunk of the task settled on, else a large start
+        size = (timer.get("batch_size") or (64 if torch.cuda.is_available() else getattr(model, "auto_batch_cpu", 16))
+                if auto else int(batch_size))
     timer["batch_size"] = size
     if not requests:
         return

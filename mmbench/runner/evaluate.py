@@ -8,7 +8,7 @@ import time
 from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from mmbench import __version__, distributed
 from mmbench.cache import PredictionCache
@@ -16,7 +16,7 @@ from mmbench.catalog import build_task, include_tasks
 from mmbench.distributed import DistContext
 from mmbench.errors import MMBenchError
 from mmbench.images import image_limits
-from mmbench.io import atomic_write_json
+from mmbench.io import atomic_write_json, atomic_write_jsonl
 from mmbench.metrics.java import meteor_session
 from mmbench.results import RunResult, TaskResult
 from mmbench.runner.config import EvalConfig, default_output_dir
@@ -24,7 +24,7 @@ from mmbench.runner.inference import check_batch_invariance, run_inference
 from mmbench.runner.plan import plan_requests
 from mmbench.runner.preflight import preflight
 from mmbench.runner.provenance import environment, reset_peak_memory, torch_threads, torch_threads_set
-from mmbench.runner.scoring import score_and_write
+from mmbench.runner.scoring import TaskRun
 from mmbench.tasks.base import Task
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
@@ -166,35 +166,70 @@ def _run_tasks(tasks: list[Task], run: RunResult, model: Any, cfg: EvalConfig, o
             atomic_write_json(out_dir / "results.json", run.to_json())
 
 
+#: samples a streamed task (:attr:`Task.streams`) loads, runs and scores at a time
+STREAM_CHUNK = 8192
+
+
 def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: ProgressFactory,
              cache: PredictionCache | None = None, ctx: DistContext | None = None,
              run_options: dict[str, Any] | None = None) -> TaskResult:
     """Evaluate one task; with ``ctx`` (several processes) each rank computes its shard and rank 0
-    scores and writes.  Other ranks return a stub result (family and sample count only)."""
+    scores and writes.  Other ranks return a stub result (family and sample count only).
+
+    A task that :attr:`~mmbench.tasks.base.Task.streams` is loaded, run, scored and written
+    :data:`STREAM_CHUNK` samples at a time (so memory does not grow with its size; every
+    whole-data check, ids included, runs before the first chunk); any other task is one chunk."""
     t_start = time.perf_counter()
     memory_window = reset_peak_memory()
-    samples = task.load_samples(limit=cfg.limit)
-    if not samples:
-        raise MMBenchError(f"task {task.name!r} has no samples")
-    plan = plan_requests(task, samples, model, seed=cfg.seed)
-    if plan.row_errors and cfg.on_error == "fail":
-        first = next(iter(plan.row_errors.items()))
-        raise MMBenchError(f"task {task.name}: sample {first[0]!r} failed: {first[1]}")
-    inf = run_inference(task, plan, model, batch_size=cfg.batch_size, on_error=cfg.on_error, progress=progress,
-                        cache=cache, ctx=ctx)
-    if ctx is not None and not ctx.is_main:
-        return TaskResult(family=task.family, fingerprint={}, n_samples=len(samples))  # rank 0 scores and writes
-    invariance = None
-    if cfg.check_batch_invariance:
-        invariance = check_batch_invariance(model, list(plan.requests.values())[:16], int(inf.timer["batch_size"]))
     if run_options is None:
         from mmbench.models.scorer import load_embedder, load_scorer
 
         run_options = {"tokenizer": cfg.tokenizer, "meteor": cfg.meteor, "device": cfg.device,
                        "load_embedder": load_embedder, "load_scorer": load_scorer}
-    return score_and_write(task, plan, inf, model, cfg, out_dir, progress=progress, run_options=run_options,
-                           t_start=t_start, memory_window=memory_window, write=ctx is None or ctx.is_main,
-                           batch_invariance=invariance)
+    rows = task.open_rows(limit=cfg.limit)
+    size = STREAM_CHUNK if task.streams else None
+    if size is not None and cfg.on_error == "fail" and len(rows) > size:
+        for samples in task.sample_chunks(rows, size):  # a bad row stops the run before any inference
+            _fail_on_row_error(task, {s.id: s.error for s in samples if s.error is not None})
+    main = ctx is None or ctx.is_main
+    state = TaskRun(task, model, cfg, run_options)
+    state.timer["batch_size"] = None
+    invariance: dict[str, Any] | None = None
+    n_samples, bar = 0, None
+
+    def chunks() -> Iterator[dict[str, Any]]:
+        nonlocal invariance, n_samples, bar
+        for samples in task.sample_chunks(rows, size):
+            if not samples:
+                raise MMBenchError(f"task {task.name!r} has no samples")
+            n_samples += len(samples)
+            plan = plan_requests(task, samples, model, seed=cfg.seed)
+            if cfg.on_error == "fail":
+                _fail_on_row_error(task, plan.row_errors)
+            if bar is None:  # one bar over the task, a step per row error and per request
+                bar = progress(f"{task.name} ({model.name})",
+                               len(rows) if size is not None else len(plan.row_errors) + len(plan.requests))
+            inf = run_inference(task, plan, model, batch_size=cfg.batch_size, on_error=cfg.on_error,
+                                progress=progress, cache=cache, ctx=ctx, advance=bar, timer=state.timer)
+            if not main:
+                continue  # rank 0 scores and writes
+            if cfg.check_batch_invariance and invariance is None:
+                invariance = check_batch_invariance(model, list(plan.requests.values())[:16],
+                                                    int(state.timer["batch_size"]))
+            yield from state.add(plan, inf, out_dir)
+
+    if not main:
+        for _ in chunks():
+            pass
+        return TaskResult(family=task.family, fingerprint={}, n_samples=n_samples)
+    atomic_write_jsonl(out_dir / f"predictions/{task.name}.jsonl", chunks())
+    return state.result(out_dir, t_start=t_start, memory_window=memory_window, batch_invariance=invariance)
+
+
+def _fail_on_row_error(task: Task, row_errors: dict[str, str]) -> None:
+    if row_errors:
+        sid, error = next(iter(row_errors.items()))
+        raise MMBenchError(f"task {task.name}: sample {sid!r} failed: {error}")
 
 
 #: what a run writes into its folder; anything else there is the user's and stays put

@@ -42,11 +42,16 @@ class Inference:
 
 def run_inference(task: Task, plan: Plan, model: Any, *, batch_size: int | str, on_error: str,
                   progress: ProgressFactory, cache: PredictionCache | None = None,
-                  ctx: DistContext | None = None) -> Inference:
+                  ctx: DistContext | None = None, advance: Callable[[int], None] | None = None,
+                  timer: dict[str, Any] | None = None) -> Inference:
     """Serve the plan's requests: from the cache where it has them, else in batches (this
     process's shard under torchrun); every finished batch is cached at once, so a crash
     loses at most the batch in flight.  With several processes every rank ends with every
-    output."""
+    output.
+
+    ``advance``: a progress bar to move (one step per row error and per request) instead of
+    making one; ``timer``: a dict to add the time spent to (a streamed task's chunks share one:
+    its ``batch_size`` is where an automatic batch size starts)."""
     inf = Inference(errors=dict(plan.row_errors))
     requests, owner = plan.requests, plan.owner
     model_hash = model.fingerprint()["hash"]
@@ -73,10 +78,12 @@ def run_inference(task: Task, plan: Plan, model: Any, *, batch_size: int | str, 
     inf.pending = sorted((r for r in requests.values() if r.id not in inf.raw),
                          key=lambda r: batching_key(r, by_image))
     mine = ctx.shard(inf.pending, contiguous=by_image) if ctx is not None else inf.pending
-    advance = progress(f"{task.name} ({model.name})", len(inf.errors) + inf.n_cached + len(mine))
+    own_bar = advance is None
+    if own_bar:
+        advance = progress(f"{task.name} ({model.name})", len(inf.errors) + inf.n_cached + len(mine))
     advance(len(inf.errors) + inf.n_cached)
     t_model = time.perf_counter()
-    inf.timer = {"data_wait_s": 0.0, "forward_s": 0.0}
+    inf.timer = timer if timer is not None else {"data_wait_s": 0.0, "forward_s": 0.0}
     for batch, outputs in overlapped_batches(model, mine, batch_size, inf.timer):
         done = []
         for out in outputs:
@@ -103,6 +110,8 @@ def run_inference(task: Task, plan: Plan, model: Any, *, batch_size: int | str, 
             inf.errors.update(part["errors"])
             inf.tracebacks.update(part["tracebacks"])
             inf.model_s = max(inf.model_s, part["model_s"])
+        if own_bar is False:
+            advance(len(inf.pending) - len(mine))  # the other ranks' requests, on a bar over all of them
     return inf
 
 

@@ -1,10 +1,16 @@
-"""Scoring and writing: a task's predictions file, its artifacts and its :class:`TaskResult`."""
+"""Scoring and writing: a task's predictions file, its artifacts and its :class:`TaskResult`.
+
+A task is run a chunk of samples at a time when it :attr:`~mmbench.tasks.base.Task.streams`
+(its metrics all have a stream), else as one chunk: :class:`TaskRun` takes each chunk's plan
+and outputs, scores them, yields the chunk's prediction lines, and keeps only counts, hashes
+and failures between chunks, so a streamed task's memory does not grow with its size.
+"""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from mmbench.images import DEFAULT_MAX_PIXELS
 from mmbench.io import atomic_write_jsonl
@@ -14,90 +20,117 @@ from mmbench.runner.inference import Inference
 from mmbench.runner.plan import Plan
 from mmbench.runner.provenance import peak_memory
 from mmbench.tasks.base import Task, text_hash
+from mmbench.tasks.data import SampleDigest
 from mmbench.types import SampleRecord
 
-ProgressFactory = Callable[[str, int], Callable[[int], None]]
 
+class TaskRun:
+    """What a task's run keeps from chunk to chunk: the scorer's state, the samples' digest (for
+    the fingerprint), counts, failures and timings.  :meth:`add` takes one chunk's plan and
+    outputs and yields its prediction lines (JSON-ready dicts); :meth:`result` makes the
+    :class:`TaskResult` once every chunk is in."""
 
-def score_and_write(task: Task, plan: Plan, inf: Inference, model: Any, cfg: EvalConfig, out_dir: Path, *,
-                    progress: ProgressFactory, run_options: dict[str, Any], t_start: float,
-                    memory_window: bool, write: bool = True,
-                    batch_invariance: dict[str, Any] | None = None) -> TaskResult:
-    """Collect each sample's prediction from its outputs, score the task, write
-    ``predictions/<task>.jsonl`` (and the task's artifacts) when ``write``, and return the
-    task's result."""
-    samples, by_sample, raw, errors = plan.samples, plan.by_sample, inf.raw, inf.errors
-    predictions = [
-        task.collect(s, [raw[r.id] for r in by_sample[s.id]])
-        if s.id in by_sample and s.id not in errors and all(r.id in raw for r in by_sample[s.id]) else None
-        for s in samples]
-    t_score = time.perf_counter()
-    advance_scoring = progress(f"{task.name}: scoring", 1)
-    values = task.score(samples, predictions, run_options)
-    advance_scoring(1)
-    score_s = time.perf_counter() - t_score
-    info, primary, info_warnings = task.describe_outputs(list(values.corpus))
-    # a pipeline's intermediate text per request (a Socratic describer's description), kept in meta
-    between = (model.intermediate([r for rs in by_sample.values() for r in rs])
-               if write and hasattr(model, "intermediate") else {})
+    def __init__(self, task: Task, model: Any, cfg: EvalConfig, run_options: dict[str, Any]) -> None:
+        self.task, self.model, self.cfg = task, model, cfg
+        self.scorer = task.scorer(run_options)
+        self.digest = SampleDigest()
+        self.errors: dict[str, str] = {}
+        self.tracebacks: dict[str, str] = {}
+        self.rendered_prompt: str | None = None
+        self.n_scored = self.n_requests = self.n_computed = self.n_cached = self.n_samples_computed = 0
+        self.model_s = self.score_s = 0.0
+        self.timer: dict[str, Any] = {"data_wait_s": 0.0, "forward_s": 0.0}
+        self.artifacts: list[str] = []
 
-    def records() -> Iterator[SampleRecord]:  # made as they are written: no list of every record at once
-        for s, pred, scores in zip(samples, predictions, values.per_sample or [{}] * len(samples)):
+    def add(self, plan: Plan, inf: Inference, out_dir: Path) -> Iterator[dict[str, Any]]:
+        """Count and score one chunk (its ``plan`` and ``inf``erence); yield its prediction lines.
+        A whole-corpus task's one chunk also writes its artifacts."""
+        task, samples, by_sample, raw, errors = self.task, plan.samples, plan.by_sample, inf.raw, inf.errors
+        self.digest.update(samples)
+        self.rendered_prompt = plan.rendered_prompt
+        self.errors.update(errors)
+        self.tracebacks.update(inf.tracebacks)
+        self.n_scored += sum(1 for s in samples if s.error is None)
+        self.n_requests += len(plan.requests)
+        self.n_computed += len(inf.pending)
+        self.n_cached += inf.n_cached
+        # samples (not requests: a retrieval sample is 1 + n_captions requests) computed by this run
+        self.n_samples_computed += len({plan.owner[r.id] for r in inf.pending})
+        self.model_s += inf.model_s
+        predictions = [
+            task.collect(s, [raw[r.id] for r in by_sample[s.id]])
+            if s.id in by_sample and s.id not in errors and all(r.id in raw for r in by_sample[s.id]) else None
+            for s in samples]
+        t_score = time.perf_counter()
+        per_sample = self.scorer.update(samples, predictions)
+        self.score_s += time.perf_counter() - t_score
+        # a pipeline's intermediate text per request (a Socratic describer's description), kept in meta
+        model = self.model
+        between = model.intermediate([r for rs in by_sample.values() for r in rs]) \
+            if hasattr(model, "intermediate") else {}
+        for s, pred, scores in zip(samples, predictions, per_sample):
             first = (by_sample.get(s.id) or [None])[0]
-            prompt = getattr(first, "prompt", None)
             text = raw.get(s.id)
-            yield SampleRecord(
-                id=s.id, prompt_hash=text_hash(prompt), raw_output=text if isinstance(text, str) else None,
-                prediction=task.record_prediction(pred), references=s.references, scores=scores,
-                error=errors.get(s.id), meta=dict(s.meta, **({"intermediate": between[first.id]}
-                                                             if first is not None and first.id in between else {})))
-    pred_rel = f"predictions/{task.name}.jsonl"
-    failures_rel = f"failures/{task.name}.jsonl" if errors else None
-    artifacts: list[str] = []
-    if write:
-        atomic_write_jsonl(out_dir / pred_rel, (record_to_json(r) for r in records()))
-        artifacts = task.write_artifacts(out_dir, samples, predictions)
+            yield record_to_json(SampleRecord(
+                id=s.id, prompt_hash=text_hash(getattr(first, "prompt", None)),
+                raw_output=text if isinstance(text, str) else None, prediction=task.record_prediction(pred),
+                references=s.references, scores=scores, error=errors.get(s.id),
+                meta=dict(s.meta, **({"intermediate": between[first.id]}
+                                     if first is not None and first.id in between else {}))))
+        if not task.streams:
+            self.artifacts = task.write_artifacts(out_dir, samples, predictions)
+
+    def result(self, out_dir: Path, *, t_start: float, memory_window: bool,
+               batch_invariance: dict[str, Any] | None = None) -> TaskResult:
+        """Compute the corpus values, write the failures file and return the result."""
+        task, cfg, errors = self.task, self.cfg, self.errors
+        t_score = time.perf_counter()
+        values = self.scorer.compute()
+        score_s = self.score_s + time.perf_counter() - t_score
+        info, primary, info_warnings = task.describe_outputs(list(values.corpus))
+        failures_rel = f"failures/{task.name}.jsonl" if errors else None
         if failures_rel is not None:  # every failure, with its traceback where code raised it
             atomic_write_jsonl(out_dir / failures_rel, ({"id": sid, "error": error,
-                                                         "traceback": inf.tracebacks.get(sid)}
+                                                         "traceback": self.tracebacks.get(sid)}
                                                         for sid, error in errors.items()))
-    warnings = list(values.warnings) + info_warnings
-    if cfg.limit is not None:
-        warnings.append(f"--limit {cfg.limit}: scored on a subset; corpus metrics (CIDEr-D document frequencies, "
-                        "retrieval galleries) are not comparable with full-set results")
-    pending, owner, model_s = inf.pending, plan.owner, inf.model_s
-    wall = time.perf_counter() - t_start
-    return TaskResult(
-        family=task.family,
-        fingerprint=task.fingerprint(samples, model_name=model.name, rendered_prompt=plan.rendered_prompt,
-                                     scoring={k: v for k, v in values.backend.items()}, limit=cfg.limit,
-                                     extra={"max_image_pixels": cfg.max_image_pixels}
-                                     if cfg.max_image_pixels not in (None, DEFAULT_MAX_PIXELS) else None),
-        n_samples=len(samples),
-        n_failed=len(errors),
-        n_scored=sum(1 for s in samples if s.error is None),
-        n_requests=len(plan.requests),
-        n_computed=len(pending),
-        n_cached=inf.n_cached,
-        metrics=dict(values.corpus),
-        metrics_unavailable=dict(values.unavailable),
-        metric_backends={k: dict(v) for k, v in values.backend.items()},
-        metric_info=info,
-        primary_metric=primary,
-        warnings=warnings,
-        failures=[{"id": k, "error": v} for k, v in list(errors.items())[:20]],
-        batch_size=inf.timer["batch_size"],
-        batch_size_requested=cfg.batch_size,
-        timing={"wall_s": round(wall, 3), "inference_s": round(model_s, 3),
-                "model_s": round(inf.timer["forward_s"], 3), "data_wait_s": round(inf.timer["data_wait_s"], 3),
-                "score_s": round(score_s, 3),
-                # samples (not requests: a retrieval sample is 1 + n_captions requests) per second
-                "samples_per_s": round(len({owner[r.id] for r in pending}) / model_s, 3)
-                if pending and model_s > 0 else None,
-                "requests_per_s": round(len(pending) / model_s, 3) if pending and model_s > 0 else None},
-        memory=peak_memory(memory_window),
-        batch_invariance=batch_invariance,
-        predictions=pred_rel,
-        failures_file=failures_rel if write else None,
-        artifacts=artifacts,
-    )
+        warnings = list(values.warnings) + info_warnings
+        if cfg.limit is not None:
+            warnings.append(f"--limit {cfg.limit}: scored on a subset; corpus metrics (CIDEr-D document "
+                            "frequencies, retrieval galleries) are not comparable with full-set results")
+        model_s, timer = self.model_s, self.timer
+        wall = time.perf_counter() - t_start
+        return TaskResult(
+            family=task.family,
+            fingerprint=task.fingerprint(self.digest, model_name=self.model.name,
+                                         rendered_prompt=self.rendered_prompt,
+                                         scoring={k: v for k, v in values.backend.items()}, limit=cfg.limit,
+                                         extra={"max_image_pixels": cfg.max_image_pixels}
+                                         if cfg.max_image_pixels not in (None, DEFAULT_MAX_PIXELS) else None),
+            n_samples=self.digest.n,
+            n_failed=len(errors),
+            n_scored=self.n_scored,
+            n_requests=self.n_requests,
+            n_computed=self.n_computed,
+            n_cached=self.n_cached,
+            metrics=dict(values.corpus),
+            metrics_unavailable=dict(values.unavailable),
+            metric_backends={k: dict(v) for k, v in values.backend.items()},
+            metric_info=info,
+            primary_metric=primary,
+            warnings=warnings,
+            failures=[{"id": k, "error": v} for k, v in list(errors.items())[:20]],
+            batch_size=timer["batch_size"],
+            batch_size_requested=cfg.batch_size,
+            timing={"wall_s": round(wall, 3), "inference_s": round(model_s, 3),
+                    "model_s": round(timer["forward_s"], 3), "data_wait_s": round(timer["data_wait_s"], 3),
+                    "score_s": round(score_s, 3),
+                    "samples_per_s": round(self.n_samples_computed / model_s, 3)
+                    if self.n_computed and model_s > 0 else None,
+                    "requests_per_s": round(self.n_computed / model_s, 3)
+                    if self.n_computed and model_s > 0 else None},
+            memory=peak_memory(memory_window),
+            batch_invariance=batch_invariance,
+            predictions=f"predictions/{task.name}.jsonl",
+            failures_file=failures_rel,
+            artifacts=self.artifacts,
+        )

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Iterator, Mapping, Sequence
 
 from mmbench.errors import DataError, UnknownNameError
-from mmbench.metrics.dispatch import compute_metrics, describe_outputs
+from mmbench.metrics.dispatch import StreamedMetrics, compute_metrics, describe_outputs
 from mmbench.metrics.registry import metric_spec
 from mmbench.metrics.spec import MetricSpec, Output
 from mmbench.tasks.config import TaskConfig, _template_fields
-from mmbench.tasks.data import ID_COLUMNS, content_hash, load_rows, to_image_ref
+from mmbench.tasks.data import ID_COLUMNS, DatasetRows, SampleDigest, load_rows, to_image_ref
 from mmbench.types import GenerateRequest, ImageRef, MetricValues, Sample
 
 
@@ -176,6 +177,11 @@ class Task:
 
         Whole-data problems fail the load with a :class:`DataError`: a mapped column the data
         lacks (:meth:`check_columns`), a row without its id (:meth:`sample_id`), a duplicate id."""
+        return next(self.sample_chunks(self.open_rows(limit)))
+
+    def open_rows(self, limit: int | None = None) -> Sequence[Mapping[str, Any]]:
+        """The task's rows (the first ``limit``), their columns checked against the task file; sets
+        :attr:`provenance`.  Rows from a dataset stay in Arrow until :meth:`sample_chunks` converts them."""
         ds = self.config.dataset
         rows, self._provenance = load_rows(ds, trust_remote_code=self.trust_remote_code,
                                            where=self.config.where("dataset.loader" if ds.loader else "dataset"))
@@ -183,22 +189,58 @@ class Task:
         self._id_column_known = True
         self._id_column = self.column("id") if "id" in ds.columns else next(
             (c for c in ID_COLUMNS if c in rows[0]), None)
-        if limit is not None:
-            rows = rows[:limit]
-        samples = []
-        seen: dict[str, int] = {}
-        self._image_pool = {}
-        try:
+        return rows[:limit] if limit is not None else rows
+
+    def sample_chunks(self, rows: Sequence[Mapping[str, Any]], size: int | None = None) -> Iterator[list[Sample]]:
+        """The samples of ``rows`` (from :meth:`open_rows`), ``size`` rows' worth at a time (None: all
+        in one list).  Every whole-data problem is raised before the first chunk: ids are checked
+        over all rows first (:meth:`check_ids`) when there is more than one chunk."""
+        if size is not None and len(rows) > size:
+            self.check_ids(rows)
+        else:
+            size = max(1, len(rows))
+        it = iter(rows)
+        for start in range(0, len(rows), size):
+            samples: list[Sample] = []
+            seen: dict[str, int] = {}
+            self._image_pool = {}
+            try:
+                for index in range(start, min(start + size, len(rows))):
+                    for sample in self.row_to_samples(index, next(it)):
+                        if sample.id in seen:
+                            raise DataError(f"duplicate sample id (rows {seen[sample.id]} and {index})",
+                                            source=f"task {self.name}", sample_id=sample.id,
+                                            field=self.column("id"))
+                        seen[sample.id] = index
+                        samples.append(sample)
+            finally:
+                self._image_pool = None  # the samples hold what they share; the pool goes
+            yield samples
+
+    def check_ids(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Raise :meth:`sample_id`'s error for the first row without an id, and the duplicate-id error
+        for the first repeated id, over all ``rows`` (before a streamed run converts them a chunk at a
+        time).  Arrow rows are checked on the column itself, holding no Python string per row."""
+        col = self.column("id") if "id" in self.config.dataset.columns else self._id_column
+        if col is None:
+            return  # ids are row numbers
+        if isinstance(rows, DatasetRows) and rows.has_plain_ids(col):
+            problem = rows.id_problem(col)
+        else:
+            problem, seen = None, {}
             for index, row in enumerate(rows):
-                for sample in self.row_to_samples(index, row):
-                    if sample.id in seen:
-                        raise DataError(f"duplicate sample id (rows {seen[sample.id]} and {index})",
-                                        source=f"task {self.name}", sample_id=sample.id, field=self.column("id"))
-                    seen[sample.id] = index
-                    samples.append(sample)
-        finally:
-            self._image_pool = None  # the samples hold what they share; the pool goes
-        return samples
+                sid = self.sample_id(index, row)  # raises for a row without its id
+                if sid in seen:
+                    problem = (seen[sid], index)
+                    break
+                seen[sid] = index
+        if problem is None:
+            return
+        first, second = problem
+        if second is None:
+            self.sample_id(first, rows[first])  # raises: the row has no id
+        raise DataError(f"duplicate sample id (rows {first} and {second})", source=f"task {self.name}",
+                        sample_id=self.sample_id(second, rows[second]), field=self.column("id"))
 
     def sample_id(self, index: int, row: Mapping[str, Any]) -> str:
         """The row's id: its ``id`` field if the task maps one, else the first of ``id``, ``image_id``,
@@ -262,9 +304,31 @@ class Task:
     def score(self, samples: Sequence[Sample], predictions: Sequence[Any],
               options: Mapping[str, Any]) -> MetricValues:
         """Run the task's metrics over the scorable samples (see
-        :func:`mmbench.metrics.dispatch.compute_metrics`); ``options`` are the run options
-        (tokenizer, meteor, device, load_embedder) that a metric's spec may ask for."""
-        return compute_metrics(self.metrics, samples, predictions, options)
+        :func:`mmbench.metrics.dispatch.compute_metrics`) and add the family's counts
+        (:meth:`count_outputs`); ``options`` are the run options (tokenizer, meteor, device,
+        load_embedder) that a metric's spec may ask for."""
+        values = compute_metrics(self.metrics, samples, predictions, options)
+        counts = self.count_outputs(samples, predictions)
+        return replace(values, corpus={**values.corpus, **counts}) if counts else values
+
+    def count_outputs(self, samples: Sequence[Sample], predictions: Sequence[Any]) -> dict[str, float]:
+        """Counts the family adds to the corpus values (``extra_outputs`` with ``aggregation="count"``,
+        such as VQA's ``unanswered``); summed over chunks when the task is scored a chunk at a time."""
+        return {}
+
+    @property
+    def streams(self) -> bool:
+        """Whether a run may load and score this task a chunk of samples at a time (memory flat in
+        the task's size): every metric has a stream (:class:`~mmbench.metrics.spec.MetricStream`),
+        and the family keeps the base scoring, one sample per row and no artifacts."""
+        cls = type(self)
+        return (bool(self.metrics) and all(spec.stream is not None for spec, _ in self.metrics)
+                and cls.score is Task.score and cls.row_to_samples is Task.row_to_samples
+                and cls.write_artifacts is Task.write_artifacts)
+
+    def scorer(self, options: Mapping[str, Any]) -> "Scorer":
+        """What scores this task in a run: chunk by chunk when it :attr:`streams`, else in one call."""
+        return StreamedScorer(self, options) if self.streams else WholeScorer(self, options)
 
     def describe_outputs(self, keys: Sequence[str]) -> tuple[dict[str, dict[str, Any]], str | None, list[str]]:
         """Direction and aggregation of each corpus key, the primary key, and warnings (see
@@ -272,10 +336,15 @@ class Task:
         return describe_outputs([spec for spec, _ in self.metrics], keys, self.extra_outputs, owner=self.family)
 
     # -- identity -----------------------------------------------------------
-    def fingerprint(self, samples: Sequence[Sample], *, model_name: str | None,
+    def fingerprint(self, samples: Sequence[Sample] | SampleDigest, *, model_name: str | None,
                     rendered_prompt: str | None = None, scoring: Mapping[str, Any] | None = None,
                     limit: int | None = None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Everything that must be equal for two runs' numbers to be comparable."""
+        """Everything that must be equal for two runs' numbers to be comparable.  ``samples``: the
+        task's samples, or a :class:`~mmbench.tasks.data.SampleDigest` of them (a streamed run)."""
+        digest = samples
+        if not isinstance(digest, SampleDigest):
+            digest = SampleDigest()
+            digest.update(samples)
         fp: dict[str, Any] = {
             "task": self.name,
             "family": self.family,
@@ -285,9 +354,9 @@ class Task:
             "rendered_prompt_hash": text_hash(rendered_prompt),
             "generation": self.config.generation.as_dict(),
             "dataset": self._provenance,
-            "n_samples": len(samples),
-            "sample_ids_hash": content_hash([s.id for s in samples]),
-            "references_hash": content_hash([[s.text, list(s.references)] for s in samples]),
+            "n_samples": digest.n,
+            "sample_ids_hash": digest.sample_ids_hash,
+            "references_hash": digest.references_hash,
             "metrics": list(self.config.metrics),
             "metric_versions": {spec.name: spec.version for spec, _ in self.metrics},
             "scoring": dict(scoring or {}),
@@ -296,3 +365,53 @@ class Task:
         }
         fp["hash"] = hashlib.sha256(json.dumps(fp, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return fp
+
+
+class Scorer:
+    """Scores a task's samples as a run hands them over: :meth:`update` per chunk returns the chunk's
+    per-sample score dicts (one per sample, empty where not scored); :meth:`compute` the task's
+    :class:`MetricValues` (``per_sample`` empty)."""
+
+    def __init__(self, task: Task, options: Mapping[str, Any]) -> None:
+        self.task, self.options = task, options
+
+    def update(self, samples: Sequence[Sample], predictions: Sequence[Any]) -> Sequence[Mapping[str, float]]:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def compute(self) -> MetricValues:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+
+class WholeScorer(Scorer):
+    """:meth:`Task.score` on the whole task, handed over as one chunk."""
+
+    values: MetricValues | None = None
+
+    def update(self, samples: Sequence[Sample], predictions: Sequence[Any]) -> Sequence[Mapping[str, float]]:
+        if self.values is not None:
+            raise RuntimeError(f"task {self.task.name} is scored on all its samples at once, not a chunk at a time")
+        self.values = self.task.score(samples, predictions, self.options)
+        return self.values.per_sample or [{}] * len(samples)
+
+    def compute(self) -> MetricValues:
+        assert self.values is not None, "compute() before update()"
+        return replace(self.values, per_sample=())
+
+
+class StreamedScorer(Scorer):
+    """The task's metric streams fed a chunk at a time, and the family's counts summed."""
+
+    def __init__(self, task: Task, options: Mapping[str, Any]) -> None:
+        super().__init__(task, options)
+        self.metrics = StreamedMetrics(task.metrics, options)
+        self.counts: dict[str, float] = {}
+
+    def update(self, samples: Sequence[Sample], predictions: Sequence[Any]) -> Sequence[Mapping[str, float]]:
+        per_sample = self.metrics.update(samples, predictions)
+        for key, n in self.task.count_outputs(samples, predictions).items():
+            self.counts[key] = self.counts.get(key, 0.0) + n
+        return per_sample
+
+    def compute(self) -> MetricValues:
+        values = self.metrics.compute()
+        return replace(values, corpus={**values.corpus, **self.counts}) if self.counts else values

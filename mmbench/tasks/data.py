@@ -207,6 +207,41 @@ class DatasetRows(abc.Sequence):
         for start in range(0, len(self), self.CHUNK):
             yield from self._rows(start, min(start + self.CHUNK, len(self)))
 
+    def _column(self, col: str) -> Any:
+        return self._ds.with_format("arrow")[col]
+
+    def has_plain_ids(self, col: str) -> bool:
+        """Whether column ``col`` holds strings or integers (ids :meth:`id_problem` can check in Arrow)."""
+        import pyarrow as pa
+
+        if col not in self._ds.column_names:
+            return False
+        t = self._ds.features.arrow_schema.field(col).type
+        return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
+
+    def id_problem(self, col: str) -> tuple[int, int | None] | None:
+        """The first row (in row order) that a sequential read would fail on, from column ``col`` alone:
+        ``(row, None)`` for a row without an id (null or empty), ``(first, row)`` for a row repeating
+        the id of row ``first``; None when every row has its own id.  Works on the Arrow column (a
+        4-byte code per row, freed on return), never on a Python string per row."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        column = self._column(col)
+        missing = pc.is_null(column)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            missing = pc.or_(missing, pc.fill_null(pc.equal(column, ""), False))
+        first_missing = pc.index(missing, True).as_py()
+        codes = np.asarray(pc.fill_null(pc.dictionary_encode(column).combine_chunks().indices, -1), dtype=np.int64)
+        ids, first = np.unique(codes, return_index=True)  # each id's first row
+        first_of_row = first[np.searchsorted(ids, codes)]
+        repeats = np.flatnonzero((first_of_row != np.arange(len(codes))) & (codes >= 0))
+        dup = (int(first_of_row[repeats[0]]), int(repeats[0])) if len(repeats) else None
+        if first_missing >= 0 and (dup is None or first_missing < dup[1]):
+            return (first_missing, None)
+        return dup
+
 
 def _local_paths(data_files: Any) -> list[str]:
     """The path patterns of ``data_files`` (a path, a list, or a mapping split -> either)."""
@@ -388,12 +423,38 @@ def to_image_ref(value: Any, base_dir: str | None = None) -> ImageRef:
     raise ValueError(f"unsupported image value of type {type(value).__name__}")
 
 
+class SampleDigest:
+    """What a task fingerprint records about its samples, taken a chunk at a time: their count,
+    :func:`content_hash` of their ids and of their texts and references.  Updates over any split
+    of the samples give the hashes :func:`content_hash` gives on the whole list."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._ids, self._references = hashlib.sha256(), hashlib.sha256()
+
+    def update(self, samples: Sequence[Any]) -> None:
+        for s in samples:
+            self.n += 1
+            _hash_item(self._ids, s.id)
+            _hash_item(self._references, [s.text, list(s.references)])
+
+    @property
+    def sample_ids_hash(self) -> str:
+        return self._ids.hexdigest()[:16]
+
+    @property
+    def references_hash(self) -> str:
+        return self._references.hexdigest()[:16]
+
+
+def _hash_item(h: Any, item: Any) -> None:
+    h.update(json.dumps(item, sort_keys=True, ensure_ascii=False, default=str).encode())
+    h.update(b"\n")
+
+
 def content_hash(items: Sequence[Any]) -> str:
     """A short stable hash of a sequence of JSON-able items (sample ids, references...)."""
-    import json
-
     h = hashlib.sha256()
     for item in items:
-        h.update(json.dumps(item, sort_keys=True, ensure_ascii=False, default=str).encode())
-        h.update(b"\n")
+        _hash_item(h, item)
     return h.hexdigest()[:16]

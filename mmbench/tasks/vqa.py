@@ -17,13 +17,12 @@ model answer is counted as ``unanswered``.  Nothing is ever replaced by a guess.
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 from mmbench.errors import DataError
 from mmbench.metrics.spec import Output
 from mmbench.tasks.base import Task
-from mmbench.types import GenerateRequest, MetricValues, Sample
+from mmbench.types import GenerateRequest, Sample
 
 DEFAULT_PROMPT = "{question}\nAnswer the question using a single word or phrase."
 
@@ -100,8 +99,6 @@ class VQATask(Task):
                 return line.strip()
         return ""
 
-    def score(self, samples: Sequence[Sample], predictions: Sequence[str | None],
-              options: Mapping[str, Any]) -> MetricValues:
-        values = super().score(samples, predictions, options)
+    def count_outputs(self, samples: Sequence[Sample], predictions: Sequence[str | None]) -> dict[str, float]:
         unanswered = sum(1 for s, p in zip(samples, predictions) if s.error is None and p is not None and not p)
-        return replace(values, corpus={**values.corpus, "unanswered": float(unanswered)})
+        return {"unanswered": float(unanswered)}
