@@ -64,7 +64,6 @@ we report the unrounded fraction ``x``.
 from __future__ import annotations
 
 import re
-import sys
 from array import array
 from collections.abc import Sequence
 from dataclasses import replace
@@ -237,17 +236,16 @@ class VQAAccuracy:
     """The official VQA accuracy as a stream: :meth:`update` takes questions a chunk at a time and
     returns their per-question scores, :meth:`compute` the corpus values (:func:`score_vqa`'s).
 
-    It keeps 8 bytes and two type references per question (a float array, and the answer and
-    question type strings, interned), so a 200k-question run does not hold predictions or
-    answers to be scored at the end.  :func:`score_vqa` is one update and a compute, so a
-    stream and a whole-corpus call give identical numbers: the corpus values are computed from
-    the same per-question floats, summed in the same order.
+    It keeps 16 bytes per question (its score, and codes of its answer and question types), so a
+    200k-question run does not hold predictions or answers to be scored at the end.
+    :func:`score_vqa` is one update and a compute, so a stream and a whole-corpus call give
+    identical numbers: the corpus values are computed from the same per-question floats, summed
+    in the same order.
     """
 
     def __init__(self) -> None:
         self.acc = array("d")
-        self.answer_types: list[str | None] = []
-        self.question_types: list[str | None] = []
+        self.answer_types, self.question_types = _Labels(), _Labels()
         self.counts: set[int] = set()
 
     def update(self, predictions: Sequence[str], answers: Sequence[Sequence[str]], *,
@@ -261,8 +259,8 @@ class VQAAccuracy:
             _check_answers(refs, f"question {start + i}")
             self.counts.add(len(refs))
             self.acc.append(_accuracy(pred, refs))
-        self.answer_types.extend(_interned(answer_types, n))
-        self.question_types.extend(_interned(question_types, n))
+        self.answer_types.extend(answer_types, n)
+        self.question_types.extend(question_types, n)
         return tuple({"accuracy": a} for a in self.acc[start:])
 
     def compute(self) -> MetricValues:
@@ -270,7 +268,7 @@ class VQAAccuracy:
                                                   "GT-Vision-Lab/VQA@a013f00)"}}
         if not self.acc:
             return MetricValues(corpus={}, unavailable={"accuracy": "no questions to score"}, backend=backend)
-        parts = vqa_breakdown(self.acc, self.answer_types, self.question_types)
+        parts = vqa_breakdown(self.acc, self.answer_types.values(), self.question_types.values())
         corpus = {"accuracy": parts["accuracy"]}
         corpus.update({f"accuracy/{t}": v for t, v in parts["by_answer_type"].items()})
         corpus.update({f"accuracy/question_type/{t}": v for t, v in parts["by_question_type"].items()})
@@ -281,11 +279,30 @@ class VQAAccuracy:
         return MetricValues(corpus=corpus, backend=backend, warnings=warnings)
 
 
-def _interned(types: Sequence[str | None] | None, n: int) -> list[str | None]:
-    """``types`` with each string interned (a few distinct types over many questions), or n Nones."""
-    if types is None:
-        return [None] * n
-    return [sys.intern(t) if type(t) is str else t for t in types]
+class _Labels:
+    """A column of optional labels (answer or question types: a few distinct ones over many
+    questions) kept as one 4-byte code per question."""
+
+    def __init__(self) -> None:
+        self.codes = array("i")
+        self.names: list[Any] = [None]
+        self.index: dict[Any, int] = {None: 0}
+
+    def extend(self, labels: Sequence[Any] | None, n: int) -> None:
+        if labels is None:
+            self.codes.extend([0] * n)
+            return
+        index, names = self.index, self.names
+        for label in labels:
+            code = index.get(label)
+            if code is None:
+                code = index[label] = len(names)
+                names.append(label)
+            self.codes.append(code)
+
+    def values(self) -> list[Any]:
+        names = self.names
+        return [names[c] for c in self.codes]
 
 
 def _whole(stream: Any, predictions: Sequence[Any], references: Sequence[Any], **kwargs: Any) -> MetricValues:
@@ -315,7 +332,7 @@ class ExactMatch:
 
     def __init__(self) -> None:
         self.scores = array("d")
-        self.answer_types: list[str | None] = []
+        self.answer_types = _Labels()
 
     def update(self, predictions: Sequence[str], answers: Sequence[str | Sequence[str]], *,
                answer_types: Sequence[str | None] | None = None) -> tuple[dict[str, float], ...]:
@@ -327,14 +344,14 @@ class ExactMatch:
             _check_answers(refs, f"item {start + i}")
             accepted = {normalize_answer(r) for r in refs}
             self.scores.append(1.0 if normalize_answer(pred) in accepted else 0.0)
-        self.answer_types.extend(_interned(answer_types, n))
+        self.answer_types.extend(answer_types, n)
         return tuple({"exact_match": s} for s in self.scores[start:])
 
     def compute(self) -> MetricValues:
         if not self.scores:
             return MetricValues(corpus={}, unavailable={"exact_match": "no items to score"})
         corpus = {"exact_match": _mean(self.scores)}
-        corpus.update({f"exact_match/{t}": v for t, v in _group_means(self.scores, self.answer_types).items()})
+        corpus.update({f"exact_match/{t}": v for t, v in _group_means(self.scores, self.answer_types.values()).items()})
         return MetricValues(corpus=corpus)
 
 
