@@ -62,11 +62,68 @@ def test_vqa_streams_equal_the_whole_corpus_call_on_any_split(n, seed):
     assert (em.compute().corpus, em.compute().unavailable) == (em_whole.corpus, em_whole.unavailable)
 
 
-def test_a_stream_names_a_bad_item_by_its_index_in_the_whole_corpus():
-    stream = VQAAccuracy()
+def _labels(rng, names, n):
+    return [rng.choice(names + [None]) for _ in range(n)]
+
+
+#: per streamed metric: random inputs (predictions, references, keyword arguments) of n items
+STREAM_CASES = {
+    "vqa-accuracy": lambda rng, n: _corpus(rng, n)[:2] + ({"answer_types": _labels(rng, ["yes/no", "other"], n),
+                                                            "question_types": _labels(rng, ["how many"], n)},),
+    "exact-match": lambda rng, n: ([rng.choice(WORDS) for _ in range(n)],
+                                   [rng.choice([rng.choice(WORDS), [rng.choice(WORDS), "cat"]]) for _ in range(n)],
+                                   {"answer_types": _labels(rng, ["number", "other"], n)}),
+    "gqa-accuracy": lambda rng, n: ([rng.choice(WORDS) for _ in range(n)], [[rng.choice(WORDS)] for _ in range(n)],
+                                    {"question_types": _labels(rng, ["query", "verify", 3], n)}),
+    "relaxed-accuracy": lambda rng, n: ([rng.choice(["12", "12.5", "13", "blue", "100"]) for _ in range(n)],
+                                        [[rng.choice(["12", "95.1", "Blue", "100"])] for _ in range(n)],
+                                        {"splits": _labels(rng, ["human", "augmented"], n)}),
+    "anls": lambda rng, n: ([rng.choice(WORDS) for _ in range(n)],
+                            [[rng.choice(WORDS), rng.choice(WORDS)] for _ in range(n)],
+                            {"threshold": rng.choice([0.5, 0.3])}),
+    "pope": lambda rng, n: ([rng.choice(["Yes", "No.", "There is no dog", "yes, a dog"]) for _ in range(n)],
+                            [[rng.choice(["yes", "no"])] for _ in range(n)],
+                            {"splits": _labels(rng, ["random", "popular"], n)}),
+}
+
+
+def test_every_streamed_metric_has_a_stream_case():
+    from mmbench.catalog import list_registered
+
+    streamed = {name for name, _, _ in list_registered("metrics") if metric_spec(name).stream is not None}
+    assert streamed == set(STREAM_CASES)
+
+
+@pytest.mark.parametrize("name", sorted(STREAM_CASES))
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(min_value=0, max_value=40), seed=st.integers(min_value=0, max_value=10**6))
+def test_a_metric_stream_equals_its_function_on_any_split(name, n, seed):
+    rng = random.Random(seed)
+    spec = metric_spec(name)
+    preds, refs, kwargs = STREAM_CASES[name](rng, n)
+    whole = spec.fn(preds, refs, **kwargs)
+    stream = spec.stream()
+    per_sample = []
+    for a, b in _split(n, rng):
+        chunk = {k: v[a:b] if isinstance(v, list) else v for k, v in kwargs.items()}
+        per_sample.extend(stream.update(preds[a:b], refs[a:b], **chunk))
+    streamed = stream.compute()
+    assert (tuple(per_sample) if whole.corpus else ()) == whole.per_sample
+    assert streamed.per_sample == ()
+    assert (streamed.corpus, streamed.unavailable, streamed.backend, streamed.warnings) == \
+        (whole.corpus, whole.unavailable, whole.backend, whole.warnings)  # the same floats, not close ones
+
+
+@pytest.mark.parametrize("name, bad", [("vqa-accuracy", "question 4: prediction is int"),
+                                       ("exact-match", "item 4: prediction is int"),
+                                       ("gqa-accuracy", "item 4: prediction is int"),
+                                       ("relaxed-accuracy", "item 4: prediction is int"),
+                                       ("anls", "item 4: "), ("pope", "item 4: the label must be")])
+def test_a_stream_names_a_bad_item_by_its_index_in_the_whole_corpus(name, bad):
+    stream = metric_spec(name).stream()
     stream.update(["yes"] * 3, [["yes"] * 10] * 3)
-    with pytest.raises(ValueError, match="question 4: prediction is int"):
-        stream.update(["yes", 5], [["yes"] * 10] * 2)
+    with pytest.raises(ValueError, match=bad):
+        stream.update(["yes", 5] if name != "pope" else ["yes", "yes"], [["yes"] * 10, ["maybe"] * 10])
 
 
 def test_streamed_metrics_equal_compute_metrics_with_failed_and_unscorable_samples():
@@ -226,5 +283,8 @@ def test_on_error_fail_stops_at_a_bad_row_of_a_later_chunk_before_any_inference(
 def test_only_tasks_whose_metrics_all_stream_are_streamed():
     from mmbench.catalog import build_task
 
-    assert build_task("easyvqa_vqa").streams and build_task("vqav2_val").streams  # exact-match, vqa-accuracy
+    for name in ("easyvqa_vqa", "vqav2_val", "gqa_testdev", "pope", "docvqa_val", "chartqa_test"):
+        assert build_task(name).streams, name
     assert not build_task("easyvqa_caption").streams  # CIDEr-D needs every caption's document frequencies
+    assert not build_task("vqa_rephrasings_val").streams  # answer consistency groups rephrasings
+    assert not build_task("mmbench_en_dev").streams  # circular evaluation: a row becomes several samples

@@ -20,11 +20,13 @@ mean over questions.  The distance is unit-cost Levenshtein over code points
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 
 from rapidfuzz.distance import Levenshtein
 
 from mmbench.metrics.spec import MetricSpec, Output
+from mmbench.metrics.streams import whole
 from mmbench.types import MetricValues
 
 
@@ -53,26 +55,45 @@ def anls_one(prediction: str, answers: Sequence[str], threshold: float = 0.5) ->
     return 0.0 if score < threshold else score
 
 
+class ANLSScores:
+    """:func:`score_anls` as a stream (:class:`~mmbench.metrics.spec.MetricStream`): a score per
+    question kept between chunks."""
+
+    def __init__(self) -> None:
+        self.scores = array("d")
+        self.threshold = 0.5
+
+    def update(self, predictions: Sequence[str], answers: Sequence[Sequence[str]], *,
+               threshold: float = 0.5) -> tuple[dict[str, float], ...]:
+        if len(predictions) != len(answers):
+            raise ValueError(f"length mismatch: {len(predictions)} predictions, {len(answers)} reference lists")
+        start, self.threshold = len(self.scores), threshold
+        scores = []
+        for i, (p, refs) in enumerate(zip(predictions, answers), start):
+            try:
+                scores.append(anls_one(p, refs, threshold))
+            except ValueError as exc:
+                raise ValueError(f"item {i}: {exc}") from None
+        self.scores.extend(scores)
+        return tuple({"anls": s} for s in scores)
+
+    def compute(self) -> MetricValues:
+        backend = {"anls": {"implementation": "mmbench.metrics.anls (RRC DocVQA/InfographicVQA rules, "
+                                              f"tau={self.threshold})"}}
+        if not self.scores:
+            return MetricValues(corpus={}, unavailable={"anls": "no questions to score"}, backend=backend)
+        return MetricValues(corpus={"anls": sum(self.scores) / len(self.scores)}, backend=backend)
+
+
 def score_anls(predictions: Sequence[str], answers: Sequence[Sequence[str]], *,
                threshold: float = 0.5) -> MetricValues:
-    """Mean official ANLS over questions.  ``corpus``: ``{"anls"}``; ``per_sample``: ``{"anls"}``."""
-    if len(predictions) != len(answers):
-        raise ValueError(f"length mismatch: {len(predictions)} predictions, {len(answers)} reference lists")
-    scores = []
-    for i, (p, refs) in enumerate(zip(predictions, answers)):
-        try:
-            scores.append(anls_one(p, refs, threshold))
-        except ValueError as exc:
-            raise ValueError(f"item {i}: {exc}") from None
-    backend = {"anls": {"implementation": f"mmbench.metrics.anls (RRC DocVQA/InfographicVQA rules, tau={threshold})"}}
-    if not scores:
-        return MetricValues(corpus={}, unavailable={"anls": "no questions to score"}, backend=backend)
-    return MetricValues(corpus={"anls": sum(scores) / len(scores)}, backend=backend,
-                        per_sample=tuple({"anls": s} for s in scores))
+    """Mean official ANLS over questions (:class:`ANLSScores` in one update).  ``corpus``: ``{"anls"}``;
+    ``per_sample``: ``{"anls"}``."""
+    return whole(ANLSScores(), predictions, answers, threshold=threshold)
 
 
 ANLS = MetricSpec(
     name="anls", fn=score_anls, version="1", primary="anls",
     description="ANLS, tau 0.5 (DocVQA/InfographicVQA official evaluation: lower-cased, spaces collapsed, "
                 "best over the reference answers)",
-    outputs=(Output("anls"),))
+    outputs=(Output("anls"),), stream=ANLSScores)

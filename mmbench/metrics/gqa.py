@@ -16,38 +16,53 @@ one (GQA has one answer per question).
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 
 from mmbench.metrics.inputs import check_short_answers
 from mmbench.metrics.spec import MetricSpec, Output
+from mmbench.metrics.streams import Labels, group_means, whole
 from mmbench.types import MetricValues
+
+
+class GQAAccuracy:
+    """:func:`score_gqa_accuracy` as a stream (:class:`~mmbench.metrics.spec.MetricStream`): a score
+    and a question-type code per question kept between chunks."""
+
+    def __init__(self) -> None:
+        self.scores, self.types = array("d"), Labels()
+
+    def update(self, predictions: Sequence[str], answers: Sequence[Sequence[str]], *,
+               question_types: Sequence[str | None] | None = None) -> tuple[dict[str, float], ...]:
+        check_short_answers(predictions, answers, labels=("", question_types), start=len(self.scores))
+        scores = [float(p in refs) for p, refs in zip(predictions, answers)]
+        self.scores.extend(scores)
+        self.types.extend(question_types, len(scores))
+        return tuple({"accuracy": s} for s in scores)
+
+    def compute(self) -> MetricValues:
+        if not self.scores:
+            return MetricValues(corpus={}, unavailable={"accuracy": "no questions to score"})
+        corpus = {"accuracy": sum(self.scores) / len(self.scores)}
+        corpus.update({f"accuracy/{k}": v for k, v in group_means(self.scores, self.types.values(), str).items()})
+        return MetricValues(corpus=corpus,
+                            backend={"accuracy": {"implementation": "mmbench.metrics.gqa (GQA eval.py: exact match)"}})
 
 
 def score_gqa_accuracy(predictions: Sequence[str], answers: Sequence[Sequence[str]], *,
                        question_types: Sequence[str | None] | None = None) -> MetricValues:
-    """GQA accuracy: exact string equality with the gold answer.
+    """GQA accuracy: exact string equality with the gold answer (:class:`GQAAccuracy` in one update).
 
     ``corpus``: ``accuracy`` and ``accuracy/<question type>``; ``per_sample``: ``{"accuracy": 0/1}``.
 
     >>> score_gqa_accuracy(["yes", "Yes"], [["yes"], ["yes"]]).corpus
     {'accuracy': 0.5}
     """
-    check_short_answers(predictions, answers, labels=("", question_types))
-    scores = [float(p in refs) for p, refs in zip(predictions, answers)]
-    if not scores:
-        return MetricValues(corpus={}, unavailable={"accuracy": "no questions to score"})
-    corpus = {"accuracy": sum(scores) / len(scores)}
-    buckets: dict[str, list[float]] = {}
-    for s, kind in zip(scores, question_types or ()):
-        if kind is not None:
-            buckets.setdefault(str(kind), []).append(s)
-    corpus.update({f"accuracy/{k}": sum(v) / len(v) for k, v in buckets.items()})
-    return MetricValues(corpus=corpus, per_sample=tuple({"accuracy": s} for s in scores),
-                        backend={"accuracy": {"implementation": "mmbench.metrics.gqa (GQA eval.py: exact match)"}})
+    return whole(GQAAccuracy(), predictions, answers, question_types=question_types)
 
 
 GQA_ACCURACY = MetricSpec(
     name="gqa-accuracy", fn=score_gqa_accuracy, version="1", primary="accuracy",
     description="GQA accuracy (official eval.py: the prediction must equal the answer exactly), per question type",
     outputs=(Output("accuracy"), Output("accuracy/*", per_sample=False)),
-    sample_fields={"question_types": "question_type"})
+    sample_fields={"question_types": "question_type"}, stream=GQAAccuracy)

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mmbench.metrics.spec import MetricSpec, Output
+from mmbench.metrics.streams import Labels, whole
 from mmbench.types import MetricValues
 
 _NO_WORDS = frozenset({"No", "not", "no"})
@@ -78,9 +79,51 @@ def _scores(said: Sequence[bool], truth: Sequence[bool], suffix: str, corpus: di
     corpus[f"yes_ratio{suffix}"] = sum(said) / n
 
 
+class PopeScores:
+    """:func:`score_pope` as a stream (:class:`~mmbench.metrics.spec.MetricStream`): per item, the
+    answer (yes or not), the label and a split code kept between chunks."""
+
+    def __init__(self) -> None:
+        self.said, self.truth, self.splits = bytearray(), bytearray(), Labels()
+
+    def update(self, predictions: Sequence[str], answers: Sequence[Sequence[str]], *,
+               splits: Sequence[str | None] | None = None) -> tuple[dict[str, float], ...]:
+        if len(predictions) != len(answers) or (splits is not None and len(splits) != len(answers)):
+            raise ValueError(f"length mismatch: {len(predictions)} predictions, {len(answers)} labels"
+                             + (f", {len(splits)} splits" if splits is not None else ""))
+        said = [pope_answer(p) == "yes" for p in predictions]
+        truth = [_label(r, f"item {i}") for i, r in enumerate(answers, len(self.said))]
+        self.said.extend(said)
+        self.truth.extend(truth)
+        self.splits.extend(splits, len(said))
+        return tuple({"accuracy": float(s == t), "yes_ratio": float(s)} for s, t in zip(said, truth))
+
+    def compute(self) -> MetricValues:
+        backend = {"accuracy": {"implementation": "mmbench.metrics.pope (POPE evaluate.py rules, "
+                                                  "RUCAIBox/POPE@3df3ba1b)"}}
+        if not self.said:
+            return MetricValues(corpus={}, unavailable={"accuracy": "no items to score"}, backend=backend)
+        said, truth, splits = [b == 1 for b in self.said], [b == 1 for b in self.truth], self.splits.values()
+        corpus: dict[str, float] = {}
+        unavailable: dict[str, str] = {}
+        _scores(said, truth, "", corpus, unavailable)
+        names = list(dict.fromkeys(str(s) for s in splits if s is not None))
+        for name in names:
+            rows = [i for i, s in enumerate(splits) if s is not None and str(s) == name]
+            _scores([said[i] for i in rows], [truth[i] for i in rows], f"/{name}", corpus, unavailable)
+        if names:
+            f1s = [corpus.get(f"f1/{name}") for name in names]
+            if None in f1s:
+                unavailable["f1_mean"] = "a split's f1 is unavailable"
+            else:
+                corpus["f1_mean"] = sum(f1s) / len(f1s)
+        return MetricValues(corpus=corpus, unavailable=unavailable, backend=backend)
+
+
 def score_pope(predictions: Sequence[str], answers: Sequence[Sequence[str]], *,
                splits: Sequence[str | None] | None = None) -> MetricValues:
-    """POPE scores of raw answers against ``["yes"]``/``["no"]`` labels (module docstring).
+    """POPE scores of raw answers against ``["yes"]``/``["no"]`` labels (module docstring;
+    :class:`PopeScores` in one update).
 
     ``corpus``: ``accuracy``, ``precision``, ``recall``, ``f1``, ``yes_ratio``, and with
     ``splits`` each as ``<metric>/<split>`` plus ``f1_mean``.  ``per_sample``:
@@ -89,30 +132,7 @@ def score_pope(predictions: Sequence[str], answers: Sequence[Sequence[str]], *,
     >>> score_pope(["Yes", "No.", "There is a dog"], [["yes"], ["yes"], ["no"]]).corpus["accuracy"]
     0.3333333333333333
     """
-    if len(predictions) != len(answers) or (splits is not None and len(splits) != len(answers)):
-        raise ValueError(f"length mismatch: {len(predictions)} predictions, {len(answers)} labels"
-                         + (f", {len(splits)} splits" if splits is not None else ""))
-    said = [pope_answer(p) == "yes" for p in predictions]
-    truth = [_label(r, f"item {i}") for i, r in enumerate(answers)]
-    backend = {"accuracy": {"implementation": "mmbench.metrics.pope (POPE evaluate.py rules, RUCAIBox/POPE@3df3ba1b)"}}
-    if not said:
-        return MetricValues(corpus={}, unavailable={"accuracy": "no items to score"}, backend=backend)
-    corpus: dict[str, float] = {}
-    unavailable: dict[str, str] = {}
-    _scores(said, truth, "", corpus, unavailable)
-    names = [] if splits is None else list(dict.fromkeys(str(s) for s in splits if s is not None))
-    for name in names:
-        rows = [i for i, s in enumerate(splits) if s is not None and str(s) == name]
-        _scores([said[i] for i in rows], [truth[i] for i in rows], f"/{name}", corpus, unavailable)
-    if names:
-        f1s = [corpus.get(f"f1/{name}") for name in names]
-        if None in f1s:
-            unavailable["f1_mean"] = "a split's f1 is unavailable"
-        else:
-            corpus["f1_mean"] = sum(f1s) / len(f1s)
-    return MetricValues(corpus=corpus, unavailable=unavailable, backend=backend,
-                        per_sample=tuple({"accuracy": float(s == t), "yes_ratio": float(s)}
-                                         for s, t in zip(said, truth)))
+    return whole(PopeScores(), predictions, answers, splits=splits)
 
 
 POPE = MetricSpec(
@@ -129,4 +149,4 @@ POPE = MetricSpec(
              Output("f1_mean", aggregation="corpus", per_sample=False),
              Output("yes_ratio", higher_is_better=None),
              Output("yes_ratio/*", higher_is_better=None, per_sample=False)),
-    sample_fields={"splits": "split"})
+    sample_fields={"splits": "split"}, stream=PopeScores)

@@ -27,10 +27,12 @@ With several references the best counts (pix2struct's ``max`` over targets).
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 
 from mmbench.metrics.inputs import check_short_answers
 from mmbench.metrics.spec import MetricSpec, Output
+from mmbench.metrics.streams import Labels, group_means, whole
 from mmbench.types import MetricValues
 
 
@@ -55,29 +57,43 @@ def relaxed_correct(target: str, prediction: str, max_relative_change: float = 0
     return prediction.lower() == target.lower()
 
 
+class RelaxedAccuracy:
+    """:func:`score_relaxed_accuracy` as a stream (:class:`~mmbench.metrics.spec.MetricStream`): a
+    score and a split code per question kept between chunks."""
+
+    def __init__(self) -> None:
+        self.scores, self.splits = array("d"), Labels()
+
+    def update(self, predictions: Sequence[str], answers: Sequence[Sequence[str]], *,
+               splits: Sequence[str | None] | None = None,
+               max_relative_change: float = 0.05) -> tuple[dict[str, float], ...]:
+        check_short_answers(predictions, answers, labels=("splits", splits), start=len(self.scores))
+        scores = [float(any(relaxed_correct(r, p, max_relative_change) for r in refs))
+                  for p, refs in zip(predictions, answers)]
+        self.scores.extend(scores)
+        self.splits.extend(splits, len(scores))
+        return tuple({"relaxed_accuracy": s} for s in scores)
+
+    def compute(self) -> MetricValues:
+        backend = {"relaxed_accuracy": {"implementation": "mmbench.metrics.relaxed (pix2struct relaxed_correctness, "
+                                                          "google-research/pix2struct@945f27e9)"}}
+        if not self.scores:
+            return MetricValues(corpus={}, unavailable={"relaxed_accuracy": "no questions to score"}, backend=backend)
+        corpus = {"relaxed_accuracy": sum(self.scores) / len(self.scores)}
+        corpus.update({f"relaxed_accuracy/{k}": v
+                       for k, v in group_means(self.scores, self.splits.values(), str).items()})
+        return MetricValues(corpus=corpus, backend=backend)
+
+
 def score_relaxed_accuracy(predictions: Sequence[str], answers: Sequence[Sequence[str]], *,
                            splits: Sequence[str | None] | None = None,
                            max_relative_change: float = 0.05) -> MetricValues:
-    """Relaxed accuracy, best over each question's references.
+    """Relaxed accuracy, best over each question's references (:class:`RelaxedAccuracy` in one update).
 
     ``corpus``: ``relaxed_accuracy`` and ``relaxed_accuracy/<split>``; ``per_sample``:
     ``{"relaxed_accuracy": 0/1}``.
     """
-    check_short_answers(predictions, answers, labels=("splits", splits))
-    scores = []
-    for p, refs in zip(predictions, answers):
-        scores.append(float(any(relaxed_correct(r, p, max_relative_change) for r in refs)))
-    backend = {"relaxed_accuracy": {"implementation": "mmbench.metrics.relaxed (pix2struct relaxed_correctness, "
-                                                      "google-research/pix2struct@945f27e9)"}}
-    if not scores:
-        return MetricValues(corpus={}, unavailable={"relaxed_accuracy": "no questions to score"}, backend=backend)
-    corpus = {"relaxed_accuracy": sum(scores) / len(scores)}
-    buckets: dict[str, list[float]] = {}
-    for s, split in zip(scores, splits or ()):
-        if split is not None:
-            buckets.setdefault(str(split), []).append(s)
-    corpus.update({f"relaxed_accuracy/{k}": sum(v) / len(v) for k, v in buckets.items()})
-    return MetricValues(corpus=corpus, backend=backend, per_sample=tuple({"relaxed_accuracy": s} for s in scores))
+    return whole(RelaxedAccuracy(), predictions, answers, splits=splits, max_relative_change=max_relative_change)
 
 
 RELAXED_ACCURACY = MetricSpec(
@@ -85,4 +101,4 @@ RELAXED_ACCURACY = MetricSpec(
     description="ChartQA relaxed accuracy (numbers within 5% of the reference, exact match otherwise; "
                 "pix2struct relaxed_correctness), per split",
     outputs=(Output("relaxed_accuracy"), Output("relaxed_accuracy/*", per_sample=False)),
-    sample_fields={"splits": "split"})
+    sample_fields={"splits": "split"}, stream=RelaxedAccuracy)

@@ -66,11 +66,10 @@ from __future__ import annotations
 import re
 from array import array
 from collections.abc import Sequence
-from dataclasses import replace
 from functools import lru_cache
-from typing import Any
 
 from mmbench.metrics.spec import MetricSpec, Output
+from mmbench.metrics.streams import Labels, whole
 from mmbench.types import MetricValues
 
 _PUNCTUATION = tuple(';/[]"{}()=+\\_-><@`,?!')
@@ -245,7 +244,7 @@ class VQAAccuracy:
 
     def __init__(self) -> None:
         self.acc = array("d")
-        self.answer_types, self.question_types = _Labels(), _Labels()
+        self.answer_types, self.question_types = Labels(), Labels()
         self.counts: set[int] = set()
 
     def update(self, predictions: Sequence[str], answers: Sequence[Sequence[str]], *,
@@ -279,39 +278,6 @@ class VQAAccuracy:
         return MetricValues(corpus=corpus, backend=backend, warnings=warnings)
 
 
-class _Labels:
-    """A column of optional labels (answer or question types: a few distinct ones over many
-    questions) kept as one 4-byte code per question."""
-
-    def __init__(self) -> None:
-        self.codes = array("i")
-        self.names: list[Any] = [None]
-        self.index: dict[Any, int] = {None: 0}
-
-    def extend(self, labels: Sequence[Any] | None, n: int) -> None:
-        if labels is None:
-            self.codes.extend([0] * n)
-            return
-        index, names = self.index, self.names
-        for label in labels:
-            code = index.get(label)
-            if code is None:
-                code = index[label] = len(names)
-                names.append(label)
-            self.codes.append(code)
-
-    def values(self) -> list[Any]:
-        names = self.names
-        return [names[c] for c in self.codes]
-
-
-def _whole(stream: Any, predictions: Sequence[Any], references: Sequence[Any], **kwargs: Any) -> MetricValues:
-    """A whole-corpus result from one update of a stream: its per-sample scores and its corpus values."""
-    per_sample = stream.update(predictions, references, **kwargs)
-    values = stream.compute()
-    return replace(values, per_sample=per_sample) if values.corpus else values
-
-
 def score_vqa(predictions: Sequence[str], answers: Sequence[Sequence[str]], *,
               answer_types: Sequence[str | None] | None = None,
               question_types: Sequence[str | None] | None = None) -> MetricValues:
@@ -324,7 +290,7 @@ def score_vqa(predictions: Sequence[str], answers: Sequence[Sequence[str]], *,
     ``per_sample``: ``{"accuracy": x}`` per question, in input order.
     No questions gives an empty corpus with ``"accuracy"`` unavailable.
     """
-    return _whole(VQAAccuracy(), predictions, answers, answer_types=answer_types, question_types=question_types)
+    return whole(VQAAccuracy(), predictions, answers, answer_types=answer_types, question_types=question_types)
 
 
 class ExactMatch:
@@ -332,7 +298,7 @@ class ExactMatch:
 
     def __init__(self) -> None:
         self.scores = array("d")
-        self.answer_types = _Labels()
+        self.answer_types = Labels()
 
     def update(self, predictions: Sequence[str], answers: Sequence[str | Sequence[str]], *,
                answer_types: Sequence[str | None] | None = None) -> tuple[dict[str, float], ...]:
@@ -365,7 +331,7 @@ def exact_match(predictions: Sequence[str], answers: Sequence[str | Sequence[str
     plus ``"exact_match/<type>"`` per answer type when ``answer_types`` is given
     (a None type counts overall only).
     """
-    return _whole(ExactMatch(), predictions, answers, answer_types=answer_types)
+    return whole(ExactMatch(), predictions, answers, answer_types=answer_types)
 
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
