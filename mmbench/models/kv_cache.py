@@ -64,10 +64,14 @@ def room_layer_class() -> type:
                 self._kbuf[..., :length, :] = keys
                 self._vbuf[..., :length, :] = values
             else:
-                for source in sorted(set(rows)):  # one broadcast copy per source row
-                    targets = torch.tensor([r for r, s in enumerate(rows) if s == source], device=keys.device)
-                    self._kbuf[targets, ..., :length, :] = keys[source]
-                    self._vbuf[targets, ..., :length, :] = values[source]
+                # one broadcast copy per run of rows with the same source (the rows of a group are
+                # adjacent): a slice copy, several times faster than an indexed one (index_put)
+                start = 0
+                for end in range(1, len(rows) + 1):
+                    if end == len(rows) or rows[end] != rows[start]:
+                        self._kbuf[start:end, ..., :length, :] = keys[rows[start]]
+                        self._vbuf[start:end, ..., :length, :] = values[rows[start]]
+                        start = end
             self._length = length
             self._set_views()
 
