@@ -160,7 +160,7 @@ def test_dataset_rows_convert_in_chunks_and_equal_to_list(monkeypatch):
     dict at once); every way of reading it gives what ``to_list()`` gives, plus ``__base_dir__``."""
     import datasets
 
-    from mmbench.tasks.data import DatasetRows
+    from mmbench.tasks.rows import DatasetRows
 
     monkeypatch.setattr(DatasetRows, "CHUNK", 4)
     ds = datasets.Dataset.from_dict({"id": [str(i) for i in range(10)], "answers": [[f"a{i}", "b"] for i in range(10)]})

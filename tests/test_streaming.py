@@ -19,7 +19,8 @@ from mmbench.metrics.vqa import ExactMatch, VQAAccuracy, exact_match, score_vqa
 from mmbench.models.baselines import ConstantAnswer
 from mmbench.runner.evaluate import evaluate
 from mmbench.tasks.base import Task
-from mmbench.tasks.data import DatasetRows, SampleDigest, content_hash
+from mmbench.tasks.data import SampleDigest, content_hash
+from mmbench.tasks.rows import DatasetRows
 from mmbench.types import ModelOutput, Sample
 
 evaluate_module = importlib.import_module("mmbench.runner.evaluate")  # the module, not the function

@@ -110,7 +110,7 @@ def run_inference(task: Task, plan: Plan, model: Any, *, batch_size: int | str, 
             inf.errors.update(part["errors"])
             inf.tracebacks.update(part["tracebacks"])
             inf.model_s = max(inf.model_s, part["model_s"])
-        if own_bar is False:
+        if not own_bar:
             advance(len(inf.pending) - len(mine))  # the other ranks' requests, on a bar over all of them
     return inf
 

@@ -11,15 +11,19 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import replace
-from typing import Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from mmbench.errors import DataError, UnknownNameError
-from mmbench.metrics.dispatch import StreamedMetrics, compute_metrics, describe_outputs
+from mmbench.metrics.dispatch import compute_metrics, describe_outputs
 from mmbench.metrics.registry import metric_spec
 from mmbench.metrics.spec import MetricSpec, Output
 from mmbench.tasks.config import TaskConfig, _template_fields
-from mmbench.tasks.data import ID_COLUMNS, DatasetRows, SampleDigest, load_rows, to_image_ref
+from mmbench.tasks.data import ID_COLUMNS, SampleDigest, load_rows, to_image_ref
+from mmbench.tasks.rows import DatasetRows
 from mmbench.types import GenerateRequest, ImageRef, MetricValues, Sample
+
+if TYPE_CHECKING:
+    from mmbench.tasks.scorers import Scorer
 
 
 def text_hash(text: str | None) -> str | None:
@@ -200,7 +204,7 @@ class Task:
         else:
             size = max(1, len(rows))
         it = iter(rows)
-        for start in range(0, len(rows), size):
+        for start in range(0, max(1, len(rows)), size):  # no rows: one empty chunk
             samples: list[Sample] = []
             seen: dict[str, int] = {}
             self._image_pool = {}
@@ -326,8 +330,10 @@ class Task:
                 and cls.score is Task.score and cls.row_to_samples is Task.row_to_samples
                 and cls.write_artifacts is Task.write_artifacts)
 
-    def scorer(self, options: Mapping[str, Any]) -> "Scorer":
+    def scorer(self, options: Mapping[str, Any]) -> Scorer:
         """What scores this task in a run: chunk by chunk when it :attr:`streams`, else in one call."""
+        from mmbench.tasks.scorers import StreamedScorer, WholeScorer
+
         return StreamedScorer(self, options) if self.streams else WholeScorer(self, options)
 
     def describe_outputs(self, keys: Sequence[str]) -> tuple[dict[str, dict[str, Any]], str | None, list[str]]:
@@ -366,52 +372,3 @@ class Task:
         fp["hash"] = hashlib.sha256(json.dumps(fp, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return fp
 
-
-class Scorer:
-    """Scores a task's samples as a run hands them over: :meth:`update` per chunk returns the chunk's
-    per-sample score dicts (one per sample, empty where not scored); :meth:`compute` the task's
-    :class:`MetricValues` (``per_sample`` empty)."""
-
-    def __init__(self, task: Task, options: Mapping[str, Any]) -> None:
-        self.task, self.options = task, options
-
-    def update(self, samples: Sequence[Sample], predictions: Sequence[Any]) -> Sequence[Mapping[str, float]]:
-        raise NotImplementedError  # pragma: no cover - abstract
-
-    def compute(self) -> MetricValues:
-        raise NotImplementedError  # pragma: no cover - abstract
-
-
-class WholeScorer(Scorer):
-    """:meth:`Task.score` on the whole task, handed over as one chunk."""
-
-    values: MetricValues | None = None
-
-    def update(self, samples: Sequence[Sample], predictions: Sequence[Any]) -> Sequence[Mapping[str, float]]:
-        if self.values is not None:
-            raise RuntimeError(f"task {self.task.name} is scored on all its samples at once, not a chunk at a time")
-        self.values = self.task.score(samples, predictions, self.options)
-        return self.values.per_sample or [{}] * len(samples)
-
-    def compute(self) -> MetricValues:
-        assert self.values is not None, "compute() before update()"
-        return replace(self.values, per_sample=())
-
-
-class StreamedScorer(Scorer):
-    """The task's metric streams fed a chunk at a time, and the family's counts summed."""
-
-    def __init__(self, task: Task, options: Mapping[str, Any]) -> None:
-        super().__init__(task, options)
-        self.metrics = StreamedMetrics(task.metrics, options)
-        self.counts: dict[str, float] = {}
-
-    def update(self, samples: Sequence[Sample], predictions: Sequence[Any]) -> Sequence[Mapping[str, float]]:
-        per_sample = self.metrics.update(samples, predictions)
-        for key, n in self.task.count_outputs(samples, predictions).items():
-            self.counts[key] = self.counts.get(key, 0.0) + n
-        return per_sample
-
-    def compute(self) -> MetricValues:
-        values = self.metrics.compute()
-        return replace(values, corpus={**values.corpus, **self.counts}) if self.counts else values
