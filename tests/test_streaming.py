@@ -289,3 +289,18 @@ def test_only_tasks_whose_metrics_all_stream_are_streamed():
     assert not build_task("easyvqa_caption").streams  # CIDEr-D needs every caption's document frequencies
     assert not build_task("vqa_rephrasings_val").streams  # answer consistency groups rephrasings
     assert not build_task("mmbench_en_dev").streams  # circular evaluation: a row becomes several samples
+
+
+def test_a_streamed_task_shows_one_bar_over_its_rows_and_one_for_scoring(tmp_path, monkeypatch):
+    task_file = _task_files(tmp_path)
+    monkeypatch.setattr(evaluate_module, "STREAM_CHUNK", 10)
+    bars: dict[str, list[int]] = {}
+
+    def progress(label, total):
+        bars[label] = [total, 0]
+        return lambda n: bars[label].__setitem__(1, bars[label][1] + n)
+
+    evaluate(loaded_model=Varied("varied"), tasks=["stream_vqa"], include=[task_file], output=str(tmp_path / "o"),
+             cache=False, progress=progress)
+    assert bars["stream_vqa (varied)"] == [53, 53]  # every row: 2 row errors, 51 requests, over 6 chunks
+    assert bars["stream_vqa: scoring"] == [1, 1]

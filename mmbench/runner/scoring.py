@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from mmbench.images import DEFAULT_MAX_PIXELS
 from mmbench.io import atomic_write_jsonl
@@ -30,8 +30,11 @@ class TaskRun:
     outputs and yields its prediction lines (JSON-ready dicts); :meth:`result` makes the
     :class:`TaskResult` once every chunk is in."""
 
-    def __init__(self, task: Task, model: Any, cfg: EvalConfig, run_options: dict[str, Any]) -> None:
+    def __init__(self, task: Task, model: Any, cfg: EvalConfig, run_options: dict[str, Any],
+                 progress: Callable[[str, int], Callable[[int], None]] | None = None) -> None:
         self.task, self.model, self.cfg = task, model, cfg
+        self.progress = progress or (lambda label, total: lambda n: None)
+        self.scoring_bar: Callable[[int], None] | None = None  # "<task>: scoring", from the first chunk scored
         self.scorer = task.scorer(run_options)
         self.digest = SampleDigest()
         self.errors: dict[str, str] = {}
@@ -61,6 +64,8 @@ class TaskRun:
             task.collect(s, [raw[r.id] for r in by_sample[s.id]])
             if s.id in by_sample and s.id not in errors and all(r.id in raw for r in by_sample[s.id]) else None
             for s in samples]
+        if self.scoring_bar is None:
+            self.scoring_bar = self.progress(f"{task.name}: scoring", 1)
         t_score = time.perf_counter()
         per_sample = self.scorer.update(samples, predictions)
         self.score_s += time.perf_counter() - t_score
@@ -87,6 +92,8 @@ class TaskRun:
         t_score = time.perf_counter()
         values = self.scorer.compute()
         score_s = self.score_s + time.perf_counter() - t_score
+        if self.scoring_bar is not None:
+            self.scoring_bar(1)
         info, primary, info_warnings = task.describe_outputs(list(values.corpus))
         failures_rel = f"failures/{task.name}.jsonl" if errors else None
         if failures_rel is not None:  # every failure, with its traceback where code raised it
