@@ -304,3 +304,22 @@ def test_a_streamed_task_shows_one_bar_over_its_rows_and_one_for_scoring(tmp_pat
              cache=False, progress=progress)
     assert bars["stream_vqa (varied)"] == [53, 53]  # every row: 2 row errors, 51 requests, over 6 chunks
     assert bars["stream_vqa: scoring"] == [1, 1]
+
+
+def test_a_hub_shaped_parquet_task_with_embedded_images_streams_like_one_chunk(tmp_path, monkeypatch):
+    """Parquet with images as bytes (as hub datasets ship them): streamed rows decode the same images."""
+    import datasets
+
+    _task_files(tmp_path)
+    ds = datasets.Dataset.from_json(str(tmp_path / "q.jsonl"))
+    ds = ds.map(lambda r: {"image": {"bytes": (tmp_path / r["image"]).read_bytes(), "path": None}},
+                features=datasets.Features({**ds.features, "image": datasets.Image()}))
+    ds.to_parquet(str(tmp_path / "q.parquet"))
+    (tmp_path / "t.yaml").write_text((tmp_path / "t.yaml").read_text().replace("path: json", "path: parquet")
+                                     .replace("q.jsonl", "q.parquet"))
+    task_file = str(tmp_path / "t.yaml")
+    whole, whole_lines, _ = _run(tmp_path, "whole", task_file, monkeypatch, 10**6, streams=False)
+    streamed, lines, _ = _run(tmp_path, "streamed", task_file, monkeypatch, 9)
+    assert whole["n_samples"] == 53 and whole["n_failed"] == 7
+    assert (streamed["metrics"], streamed["fingerprint"]) == (whole["metrics"], whole["fingerprint"])
+    assert lines == whole_lines
