@@ -69,7 +69,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from mmbench.metrics.spec import MetricSpec, Output
-from mmbench.metrics.streams import Labels, whole
+from mmbench.metrics.streams import Labels, group_means, whole
 from mmbench.types import MetricValues
 
 _PUNCTUATION = tuple(';/[]"{}()=+\\_-><@`,?!')
@@ -204,13 +204,7 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def _group_means(acc: Sequence[float], groups: Sequence[str | None] | None) -> dict[str, float]:
-    if groups is None:
-        return {}
-    buckets: dict[str, list[float]] = {}
-    for a, g in zip(acc, groups):
-        if g is not None:
-            buckets.setdefault(g, []).append(a)
-    return {g: _mean(v) for g, v in buckets.items()}
+    return {} if groups is None else group_means(acc, groups)
 
 
 def vqa_breakdown(per_question_acc: Sequence[float], answer_types: Sequence[str | None] | None,
