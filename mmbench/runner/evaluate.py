@@ -193,7 +193,6 @@ def run_task(task: Task, model: Any, cfg: EvalConfig, out_dir: Path, progress: P
             _fail_on_row_error(task, {s.id: s.error for s in samples if s.error is not None})
     main = ctx is None or ctx.is_main
     state = TaskRun(task, model, cfg, run_options, progress)
-    state.timer["batch_size"] = None
     invariance: dict[str, Any] | None = None
     n_samples, bar = 0, None
 

@@ -42,7 +42,8 @@ class TaskRun:
         self.rendered_prompt: str | None = None
         self.n_scored = self.n_requests = self.n_computed = self.n_cached = self.n_samples_computed = 0
         self.model_s = self.score_s = 0.0
-        self.timer: dict[str, Any] = {"data_wait_s": 0.0, "forward_s": 0.0}
+        # shared by the chunks' inference: times add up, and an automatic batch size found once is kept
+        self.timer: dict[str, Any] = {"data_wait_s": 0.0, "forward_s": 0.0, "batch_size": None}
         self.artifacts: list[str] = []
 
     def add(self, plan: Plan, inf: Inference, out_dir: Path) -> Iterator[dict[str, Any]]:
